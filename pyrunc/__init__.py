@@ -1,0 +1,1 @@
+"""pyrunc: a low-level OCI container runtime, a drop-in for runc."""

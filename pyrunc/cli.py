@@ -1,0 +1,167 @@
+"""Command line: runc's global flags and subcommands, parsed from a table.
+
+Parsing follows Go's flag package as runc (urfave/cli) uses it: `-flag` and
+`--flag`, `--flag=value` or `--flag value`, bool flags take `=true|false`
+only, flags stop at the first positional argument.  Each command's module is
+imported only when that command runs, so `pyrunc state` pays for nothing else.
+"""
+import os
+import sys
+
+from pyrunc.errors import PyruncError, UsageError
+
+VERSION = "0.1.0"
+SPEC_VERSION = "1.2.0"
+
+B, S, I, L = "bool", "str", "int", "list"   # flag kinds; L collects repeated values
+
+GLOBAL_FLAGS = {
+    "root": S, "log": S, "log-format": S, "debug": B, "systemd-cgroup": B,
+    "criu": S, "rootless": S, "version": B, "v": B, "help": B, "h": B,
+}
+
+# command -> (module, {flag: kind}, {alias: flag}, min positionals, max positionals or None)
+COMMANDS = {
+    "create": ("create", {"bundle": S, "pid-file": S, "console-socket": S, "no-pivot": B,
+                          "no-new-keyring": B, "preserve-fds": I, "pidfd-socket": S},
+               {"b": "bundle"}, 1, 1),
+    "run": ("run", {"bundle": S, "pid-file": S, "console-socket": S, "no-pivot": B,
+                    "no-new-keyring": B, "preserve-fds": I, "detach": B, "keep": B,
+                    "no-subreaper": B, "pidfd-socket": S},
+            {"b": "bundle", "d": "detach"}, 1, 1),
+    "start": ("start", {}, {}, 1, 1),
+    "state": ("state", {}, {}, 1, 1),
+    "kill": ("kill", {"all": B}, {"a": "all"}, 1, 2),
+    "delete": ("delete", {"force": B}, {"f": "force"}, 1, 1),
+    "list": ("list", {"format": S, "quiet": B}, {"f": "format", "q": "quiet"}, 0, 0),
+    "spec": ("spec", {"bundle": S, "rootless": B}, {"b": "bundle"}, 0, 0),
+    "demo": ("demo", {}, {}, 0, 1),
+}
+
+USAGE = """usage: pyrunc [global options] command [command options] [arguments...]
+
+pyrunc is a low-level OCI container runtime, a drop-in for runc.
+
+commands:
+  create   create a container          start    start a created container
+  run      create and run a container  state    output the state of a container
+  kill     send a signal to the init   delete   delete a container
+  list     list containers             spec     create a new specification file
+  demo     run the built-in busybox demo bundle
+
+global options:
+  --root DIR            state directory (default /run/pyrunc)
+  --log FILE            log file (default: stderr only)
+  --log-format text|json
+  --debug               debug logging
+  --systemd-cgroup      use systemd for cgroups
+  --version, -v         print the version
+"""
+
+
+class Args:
+    """Parsed command line: .flags (dashes -> underscores), .args (positionals)."""
+
+    def __init__(self, flags, args):
+        self.flags = flags
+        self.args = args
+
+    def __getattr__(self, name):
+        try:
+            return self.flags[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _parse_flags(argv, table, aliases, stop_at_positional=True):
+    flags, rest, i = {}, [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            rest.extend(argv[i + 1:])
+            break
+        if not a.startswith("-") or a == "-":
+            if stop_at_positional:
+                rest.extend(argv[i:])
+                break
+            rest.append(a)
+            i += 1
+            continue
+        name, eq, value = a.lstrip("-").partition("=")
+        name = aliases.get(name, name)
+        kind = table.get(name)
+        if kind is None:
+            raise UsageError(f"flag provided but not defined: -{name}")
+        if kind == B:
+            if eq and value not in ("true", "false", "1", "0"):
+                raise UsageError(f'invalid boolean value "{value}" for -{name}')
+            flags[name] = (value in ("true", "1")) if eq else True
+        else:
+            if not eq:
+                i += 1
+                if i >= len(argv):
+                    raise UsageError(f"flag needs an argument: -{name}")
+                value = argv[i]
+            if kind == I:
+                try:
+                    value = int(value)
+                except ValueError:
+                    raise UsageError(f'invalid value "{value}" for flag -{name}') from None
+            if kind == L:
+                flags.setdefault(name, []).append(value)
+            else:
+                flags[name] = value
+        i += 1
+    return {k.replace("-", "_"): v for k, v in flags.items()}, rest
+
+
+def parse(argv):
+    gflags, rest = _parse_flags(argv, GLOBAL_FLAGS, {})
+    if gflags.get("version") or gflags.get("v"):
+        return gflags, "version", None
+    if not rest or gflags.get("help") or gflags.get("h") or rest[0] in ("help", "--help"):
+        return gflags, "help", None
+    cmd = rest[0]
+    if cmd not in COMMANDS:
+        raise UsageError(f"No help topic for '{cmd}'")
+    _, table, aliases, lo, hi = COMMANDS[cmd]
+    cflags, positionals = _parse_flags(rest[1:], table, aliases)
+    if len(positionals) < lo:
+        raise UsageError(f'"{cmd}" requires a minimum of {lo} argument(s)' if lo > 1 else
+                         f'"{cmd}" requires exactly 1 argument(s)' if hi == 1 else
+                         f'"{cmd}" requires a minimum of {lo} argument(s)')
+    if hi is not None and len(positionals) > hi:
+        raise UsageError(f'"{cmd}" requires a maximum of {hi} argument(s)' if hi != 1 else
+                         f'"{cmd}" requires exactly 1 argument(s)')
+    return gflags, cmd, Args(cflags, positionals)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    from pyrunc.log import log
+    try:
+        gflags, cmd, args = parse(argv)
+        log.configure(gflags.get("log"), gflags.get("log_format", "text"), gflags.get("debug", False))
+        if gflags.get("log_format", "text") not in ("text", "json"):
+            raise UsageError(f"invalid log-format: {gflags['log_format']}")
+        if cmd == "version":
+            sys.stdout.write(f"pyrunc version {VERSION}\nspec: {SPEC_VERSION}\n"
+                             f"python: {sys.version.split()[0]}\n")
+            return 0
+        if cmd == "help":
+            sys.stdout.write(USAGE)
+            return 0
+        from pyrunc.state import default_root
+        gflags.setdefault("root", default_root())
+        import importlib
+        module = importlib.import_module("pyrunc.commands." + COMMANDS[cmd][0])
+        return module.main(gflags, args) or 0
+    except PyruncError as e:
+        log.error(str(e))
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

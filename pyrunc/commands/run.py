@@ -1,0 +1,63 @@
+"""run = create + start, then (unless --detach) wait, forward signals, delete."""
+import os
+import signal
+
+from pyrunc.lifecycle import create, delete, start
+
+# every signal a foreground `pyrunc run` passes on to the container
+FORWARDED = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
+             signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT, signal.SIGALRM, signal.SIGPWR,
+             signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGURG, signal.SIGVTALRM,
+             signal.SIGPROF, signal.SIGIO, signal.SIGXCPU, signal.SIGXFSZ)
+
+
+def main(g, a):
+    root, cid = g["root"], a.args[0]
+    detach = a.flags.get("detach", False)
+    if not detach and not a.flags.get("no_subreaper"):
+        import pyrunc.syscalls as sys_
+        # the init is our grandchild: become its reaper to learn its exit status
+        sys_.prctl(sys_.C.PR_SET_CHILD_SUBREAPER, 1)
+    pending = []
+    if not detach:
+        # signals that arrive before the init exists are replayed to it
+        for s in FORWARDED:
+            signal.signal(s, lambda n, _f: pending.append(n))
+    pid = create(root, cid, a.flags.get("bundle") or os.getcwd(),
+                 pid_file=a.flags.get("pid_file"), console_socket=a.flags.get("console_socket"),
+                 no_pivot=a.flags.get("no_pivot", False),
+                 preserve_fds=a.flags.get("preserve_fds", 0), detach=detach,
+                 no_new_keyring=a.flags.get("no_new_keyring", False))
+    try:
+        start(root, cid)
+    except BaseException:
+        delete(root, cid, force=True)
+        raise
+    if detach:
+        return 0
+
+    def forward(n, _frame):
+        try:
+            os.kill(pid, n)
+        except ProcessLookupError:
+            pass
+    for s in FORWARDED:
+        signal.signal(s, forward)
+    for n in pending:
+        forward(n, None)
+    code = _wait_for(pid)
+    if not a.flags.get("keep"):
+        delete(root, cid, force=True)
+    return code
+
+
+def _wait_for(pid):
+    while True:
+        try:
+            got, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 255
+        if got == pid:
+            if os.WIFSIGNALED(status):
+                return 128 + os.WTERMSIG(status)
+            return os.WEXITSTATUS(status)

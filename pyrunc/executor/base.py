@@ -1,0 +1,53 @@
+"""What every step handler gets, and the registry that maps step types to handlers.
+
+Handlers live in the executor modules (namespaces, rootfs, process, ...), each
+registering itself with @handles(StepType).  They do all kernel work through
+`ctx.sys`, which is pyrunc.syscalls in real life and a recording double in
+unit tests.
+"""
+from dataclasses import dataclass, field
+
+_HANDLERS = {}
+
+
+def handles(step_type):
+    def register(fn):
+        _HANDLERS[step_type] = fn
+        return fn
+    return register
+
+
+@dataclass
+class Context:
+    sys: object                      # pyrunc.syscalls, or tests.doubles.RecordingSys
+    config: object                   # pyrunc.spec.config.Config
+    rootfs: str = ""                 # host path of the rootfs (before pivot)
+    root_fd: int = -1                # O_PATH fd of the rootfs, set by BindRootfs
+    userns: bool = False             # the init runs in a new user namespace
+    console_socket_fd: int = -1      # connected unix socket for --console-socket
+    state_json: bytes = b""          # container state, stdin of hooks
+    exec_path: str = ""              # set by ResolveExecutable
+    extra: dict = field(default_factory=dict)
+
+
+def _load_handlers():
+    # Importing registers the handlers; done on first use so that commands that
+    # never execute a plan (state, kill, ...) never import them.
+    from pyrunc.executor import (namespaces, rootfs, process, hooks, console,  # noqa: F401
+                                 keyring, init)
+
+
+def handler_for(step):
+    try:
+        return _HANDLERS[type(step)]
+    except KeyError:
+        _load_handlers()
+    try:
+        return _HANDLERS[type(step)]
+    except KeyError:
+        raise NotImplementedError(f"no handler for {type(step).__name__}") from None
+
+
+def run_steps(steps, ctx):
+    for step in steps:
+        handler_for(step)(step, ctx)

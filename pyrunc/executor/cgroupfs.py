@@ -1,0 +1,211 @@
+"""`type: cgroup` mounts, and the one place that probes the host's cgroup layout.
+
+What a container sees at /sys/fs/cgroup depends on the host:
+
+- cgroup v1 (legacy or hybrid, like this project's build host): as runc 1.1
+  does, a tmpfs (nosuid,nodev,noexec, mode=755) at the destination, then one
+  directory per v1 hierarchy named like the host's mount point ("cpu",
+  "cpu,cpuacct", "systemd"), plus symlinks for co-mounted controllers
+  ("cpu" -> "cpu,cpuacct").  In a cgroup namespace each is a fresh cgroupfs
+  mount of that hierarchy; otherwise it is a bind of the host directory of the
+  init's own cgroup (read from /proc/self/cgroup), so the container sees its
+  own cgroup as the root.  A hybrid host's cgroup2 "unified" mount is not
+  shown, as with runc 1.1.
+- cgroup v2 only: in a cgroup namespace a fresh cgroup2 mount; otherwise
+  (or when that mount is refused) a bind of the init's own cgroup directory.
+  runc would mount the whole host tree there; we do not.
+
+The cgroupfs mounts and binds are read-only unless the options say rw
+(step.readonly), so a container cannot write host cgroup files
+(CVE-2023-25809).  The tmpfs itself stays writable, as with runc.
+"""
+import errno
+import posixpath
+from dataclasses import dataclass
+
+from pyrunc.executor import paths
+from pyrunc.executor import mounts as mnt
+from pyrunc.plan import mountopts as mo
+
+_BASE = mo.MS_NOSUID | mo.MS_NODEV | mo.MS_NOEXEC
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+@dataclass(frozen=True)
+class MountInfo:
+    """One line of /proc/self/mountinfo (the fields we use)."""
+    root: str
+    mountpoint: str
+    optional: tuple          # "shared:1", "master:2", ...
+    fstype: str
+    source: str
+    super_options: tuple
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    name: str                # base name of the host mount point: "cpu,cpuacct"
+    subsystems: str          # mount data for a fresh cgroupfs: "cpu,cpuacct", "name=systemd"
+    source: str              # host directory of the init's own cgroup in it
+
+
+@dataclass(frozen=True)
+class CgroupLayout:
+    unified: bool            # /sys/fs/cgroup is cgroup2 (no v1 hierarchies)
+    hierarchies: tuple = ()  # v1 hierarchies, in mountinfo order
+    v2_dir: str = ""         # host directory of the init's own v2 cgroup
+
+
+def _unescape(field):
+    # mountinfo escapes space, tab, newline and backslash as \ooo
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and field[i + 1:i + 4].isdigit():
+            out.append(chr(int(field[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def parse_mountinfo(text):
+    result = []
+    for line in text.splitlines():
+        fields = line.split(" ")
+        try:
+            sep = fields.index("-", 6)
+        except ValueError:
+            continue
+        result.append(MountInfo(_unescape(fields[3]), _unescape(fields[4]),
+                                tuple(fields[6:sep]), fields[sep + 1],
+                                _unescape(fields[sep + 2]), tuple(fields[sep + 3].split(","))))
+    return result
+
+
+def read_mountinfo(sys):
+    return parse_mountinfo(sys.read_file("/proc/self/mountinfo").decode())
+
+
+def parse_proc_cgroup(text):
+    """/proc/self/cgroup -> [(controllers tuple, path)]; v2's line has no controllers."""
+    result = []
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3:
+            result.append((tuple(c for c in parts[1].split(",") if c), parts[2]))
+    return result
+
+
+def probe_layout(mountinfo, proc_cgroup):
+    """The host's cgroup layout, from parsed mountinfo and /proc/self/cgroup."""
+    top = [m for m in mountinfo if m.mountpoint == CGROUP_ROOT]
+    if top and top[-1].fstype == "cgroup2":
+        own = next((p for ctrls, p in proc_cgroup if not ctrls), "/")
+        return CgroupLayout(True, (), _host_dir(top[-1], own))
+    hierarchies, seen = [], set()
+    for m in mountinfo:
+        if m.fstype != "cgroup":
+            continue
+        opts = set(m.super_options)
+        for ctrls, path in proc_cgroup:
+            if ctrls and set(ctrls) <= opts and ctrls not in seen:
+                seen.add(ctrls)
+                hierarchies.append(Hierarchy(posixpath.basename(m.mountpoint),
+                                             ",".join(ctrls), _host_dir(m, path)))
+                break
+    return CgroupLayout(False, tuple(hierarchies))
+
+
+def _host_dir(m, own):
+    rel = posixpath.relpath(own, m.root) if own.startswith(m.root) else "."
+    return posixpath.normpath(posixpath.join(m.mountpoint, rel))
+
+
+def probe(sys):
+    """The one probe: read the two proc files and decide v1 or v2."""
+    return probe_layout(read_mountinfo(sys),
+                        parse_proc_cgroup(sys.read_file("/proc/self/cgroup").decode()))
+
+
+def mount_cgroup(step, ctx):
+    layout = probe(ctx.sys)
+    if layout.unified:
+        _mount_v2(step, ctx, layout)
+    else:
+        _mount_v1(step, ctx, layout)
+
+
+def _ro(step):
+    return mo.MS_RDONLY if step.readonly else 0
+
+
+def _mount_v1(step, ctx, layout):
+    sys = ctx.sys
+    mnt.mount_tmpfs(ctx, step.destination, "tmpfs", _BASE, "mode=755",
+                    step.propagation).close(sys)
+    for h in layout.hierarchies:
+        dest = posixpath.join(step.destination, h.name)
+        if step.cgroupns:
+            t = mnt.dir_target(ctx, dest)
+            try:
+                name = h.subsystems[5:] if h.subsystems.startswith("name=") else "cgroup"
+                mnt.mount(sys, name, t.path, "cgroup", _BASE | _ro(step), h.subsystems,
+                          shown=dest)
+            finally:
+                t.close(sys)
+        else:
+            _bind_dir(step, ctx, h.source, dest, mo.MS_BIND | mo.MS_REC,
+                      step.flags | _ro(step))
+    root = mnt.dir_target(ctx, step.destination)
+    try:
+        for h in layout.hierarchies:
+            if "," not in h.name:
+                continue
+            for part in h.name.split(","):
+                try:
+                    sys.symlinkat(h.name, root.fd, part)
+                except FileExistsError:
+                    pass
+    finally:
+        root.close(sys)
+
+
+def _mount_v2(step, ctx, layout):
+    sys = ctx.sys
+    flags = step.flags | _ro(step)
+    if step.cgroupns:
+        t = mnt.dir_target(ctx, step.destination)
+        try:
+            mnt.mount(sys, "cgroup", t.path, "cgroup2", flags, shown=step.destination)
+            t.reopen(sys)
+            mnt.apply_propagation(sys, t, step.propagation)
+            return
+        except mnt.MountCallError as e:
+            # a user namespace without its own cgroup namespace may not mount cgroup2
+            if e.errno not in (errno.EPERM, errno.EBUSY):
+                raise
+        finally:
+            t.close(sys)
+    _bind_dir(step, ctx, layout.v2_dir, step.destination, mo.MS_BIND, flags)
+
+
+def _bind_dir(step, ctx, source, dest, bind_flags, flags):
+    sys = ctx.sys
+    src = sys.open(source, sys.O_PATH | sys.O_DIRECTORY)
+    try:
+        t = mnt.dir_target(ctx, dest)
+        try:
+            mnt.mount(sys, paths.fd_path(src), t.path, "bind", bind_flags, shown=dest,
+                      shown_source=source)
+            t.reopen(sys)
+            mnt.apply_propagation(sys, t, step.propagation)
+            remount = flags & ~(mo.MS_BIND | mo.MS_REC | mo.MS_REMOUNT)
+            if remount:
+                mnt.remount_bind(sys, t, remount, source_fd=src)
+        finally:
+            t.close(sys)
+    finally:
+        sys.close(src)

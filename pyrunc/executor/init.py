@@ -1,0 +1,89 @@
+"""The container side: what the forked child (and then the init) runs.
+
+It carries out the plan's NAMESPACES, ROOTFS, CONTAINER and START phases,
+pausing at the points where `pyrunc create` must act from outside (id maps,
+runtime hooks).  It never returns: it execs the user program or exits.
+"""
+import os
+import select
+import signal
+
+from pyrunc.executor.base import handler_for, handles, run_steps
+from pyrunc.plan.steps import AwaitStart, Phase, RunHooks
+
+
+def child_main(plan, ctx, sync, keep_fds):
+    """Entry point right after fork() in `pyrunc create`."""
+    code = 1
+    try:
+        # CVE-2016-9962 / CVE-2019-5736: nobody may ptrace us or open
+        # /proc/<pid>/exe (the host's interpreter) while we hold host resources.
+        ctx.sys.prctl(ctx.sys.C.PR_SET_DUMPABLE, 0)
+        ctx.extra["sync"] = sync
+        _preload(plan)
+        run_steps(plan.phase(Phase.NAMESPACES), ctx)
+        if not ctx.extra.get("forked"):
+            sync.send("pid", pid=os.getpid())
+        run_steps(plan.phase(Phase.ROOTFS), ctx)
+        sync.send("rootfs-done")
+        msg = sync.expect("ok")
+        ctx.state_json = msg["state"].encode()
+        run_steps(plan.phase(Phase.CONTAINER), ctx)
+        sync.send("ready")
+        sync.close()
+        _reset_signals()
+        run_steps(plan.phase(Phase.START), ctx)
+        code = 0  # not reached: the last START step execs
+    except BaseException as e:  # noqa: B902 - anything must reach the parent as text
+        from pyrunc.errors import PyruncError, oserror_text
+        if isinstance(e, PyruncError):
+            text = str(e)
+        elif isinstance(e, OSError):
+            text = f"{e.filename + ': ' if e.filename else ''}{oserror_text(e)}"
+        else:
+            text = f"internal error: {type(e).__name__}: {e}"
+        try:
+            sync.send("error", msg=text)
+        except OSError:
+            pass
+    finally:
+        os._exit(code)
+
+
+def _preload(plan):
+    """Import now whatever the steps will need: after pivot_root the container's
+    root has no Python library, so a lazy import there would fail."""
+    for step in plan.steps:
+        handler_for(step)
+    if any(isinstance(s, RunHooks) and s.phase in (Phase.CONTAINER, Phase.START)
+           for s in plan.steps):
+        import subprocess  # noqa: F401
+    import pyrunc.errors  # noqa: F401
+
+
+def _reset_signals():
+    # Python ignores SIGPIPE and SIGXFSZ; ignored dispositions survive execve,
+    # and the container must start with the defaults.
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+@handles(AwaitStart)
+def await_start(step, ctx):
+    fd = ctx.extra["fifo_fd"]
+    # The fifo was opened O_RDONLY|O_NONBLOCK: poll reports nothing until a
+    # writer (`pyrunc start`) has come, so this blocks until start.
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while True:
+        try:
+            events = poller.poll()
+        except InterruptedError:
+            continue
+        if events and events[0][1] & select.POLLIN:
+            os.read(fd, 1)
+            break
+        if events and events[0][1] & select.POLLHUP:
+            break
+    os.close(fd)
+    ctx.state_json = ctx.state_json.replace(b'"status": "creating"', b'"status": "created"')

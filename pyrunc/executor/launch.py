@@ -1,0 +1,118 @@
+"""The runtime side of create: fork the container, answer it, report its pid.
+
+`launch` returns the init's pid once the init waits on the exec fifo, or
+raises after making sure the processes it forked are gone.
+"""
+import os
+import socket
+
+from pyrunc.errors import RuntimeFailure, oserror_text
+from pyrunc.executor.base import Context
+from pyrunc.executor.hooks import run_hooks
+from pyrunc.executor.sync import Channel
+from pyrunc.plan.steps import CreateUserNamespace, Phase
+
+
+def connect_console_socket(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError as e:
+        s.close()
+        raise RuntimeFailure(f"failed to connect to console socket {path}: "
+                             f"{oserror_text(e)}") from None
+    return s
+
+
+def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
+           on_pid=None, creating_state=None):
+    """Fork the container and drive it to `created`; returns the init pid.
+
+    on_pid(pid) is called as soon as the init's pid is known, so that a crash
+    from then on leaves a state file that `delete --force` can act on.
+    creating_state(pid) returns the state dict the runtime hooks see.
+    """
+    import pyrunc.syscalls as sys_
+
+    parent, child = Channel.pair()
+    console = connect_console_socket(console_socket) if console_socket else None
+    os.mkfifo(container.fifo_path, 0o622)
+    fifo_fd = os.open(container.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    ctx = Context(sys=sys_, config=config, rootfs=config.root.path,
+                  userns=config.linux.namespace("user") is not None,
+                  console_socket_fd=console.fileno() if console else -1)
+    ctx.extra["fifo_fd"] = fifo_fd
+    ctx.extra["preserve_fds"] = preserve_fds
+
+    pid = os.fork()
+    if pid == 0:
+        parent.close()
+        if container.lock_fd >= 0:
+            # flock belongs to the open file: the long-lived init must not hold it
+            os.close(container.lock_fd)
+        from pyrunc.executor.init import child_main
+        child_main(plan, ctx, child, preserve_fds)
+    child.close()
+    os.close(fifo_fd)
+    if console:
+        console.close()
+    init_pid = None
+    try:
+        init_pid = _drive(parent, plan, pid, on_pid, creating_state)
+    except BaseException:
+        from pyrunc.procs import wait_gone
+        for p in {pid, init_pid} - {None}:
+            _kill_quietly(p)
+        _reap(pid)
+        if init_pid and init_pid != pid:
+            wait_gone(init_pid, 5.0)
+        raise
+    finally:
+        parent.close()
+    if init_pid != pid:
+        _reap(pid)   # the intermediate of a pid-namespace fork
+    return init_pid
+
+
+def _drive(chan, plan, child_pid, on_pid, creating_state):
+    userns = next((s for s in plan.phase(Phase.NAMESPACES) if isinstance(s, CreateUserNamespace)),
+                  None)
+    init_pid = None
+    while True:
+        msg = chan.recv()
+        if msg is None:
+            raise RuntimeFailure("unable to start container process: init exited unexpectedly")
+        kind = msg["t"]
+        if kind == "error":
+            raise RuntimeFailure(f"unable to start container process: {msg['msg']}")
+        if kind == "userns":
+            from pyrunc.executor.namespaces import write_id_maps
+            write_id_maps(child_pid, userns.uid_mappings, userns.gid_mappings)
+            chan.send("ok")
+        elif kind == "pid":
+            init_pid = msg["pid"]
+            if on_pid:
+                on_pid(init_pid)
+        elif kind == "rootfs-done":
+            state = creating_state(init_pid)
+            for step in plan.phase(Phase.RUNTIME_HOOKS):
+                run_hooks(step.stage, step.hooks, state)
+            import json
+            chan.send("ok", state=json.dumps(state))
+        elif kind == "ready":
+            return init_pid
+
+
+def _kill_quietly(pid):
+    import signal
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _reap(pid):
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass

@@ -1,0 +1,94 @@
+"""Handlers for namespace steps; they run in the child forked by `pyrunc create`."""
+import os
+
+from pyrunc.errors import RuntimeFailure, oserror_text
+from pyrunc.executor.base import handles
+from pyrunc.plan.steps import (CreateNamespaces, CreateUserNamespace, ForkInit, JoinNamespace,
+                               SetTimeOffsets)
+
+
+def clone_flag(sys, ns_type):
+    C = sys.C
+    return {"pid": C.CLONE_NEWPID, "network": C.CLONE_NEWNET, "mount": C.CLONE_NEWNS,
+            "ipc": C.CLONE_NEWIPC, "uts": C.CLONE_NEWUTS, "user": C.CLONE_NEWUSER,
+            "cgroup": C.CLONE_NEWCGROUP, "time": C.CLONE_NEWTIME}[ns_type]
+
+
+@handles(JoinNamespace)
+def join_namespace(step, ctx):
+    try:
+        fd = ctx.sys.open(step.path, os.O_RDONLY)
+    except OSError as e:
+        raise RuntimeFailure(f"failed to open {step.path}: {oserror_text(e)}") from None
+    try:
+        ctx.sys.setns(fd, clone_flag(ctx.sys, step.ns_type))
+    except OSError as e:
+        raise RuntimeFailure(f"failed to join {step.ns_type} namespace {step.path}: "
+                             f"{oserror_text(e)}") from None
+    finally:
+        ctx.sys.close(fd)
+
+
+@handles(CreateUserNamespace)
+def create_user_namespace(step, ctx):
+    try:
+        ctx.sys.unshare(ctx.sys.C.CLONE_NEWUSER)
+    except OSError as e:
+        raise RuntimeFailure(f"failed to create user namespace: {oserror_text(e)}") from None
+    # Only the parent, outside the namespace, may write our maps.
+    sync = ctx.extra["sync"]
+    sync.send("userns")
+    sync.expect("ok")
+    try:
+        ctx.sys.setresgid(0, 0, 0)
+        ctx.sys.setresuid(0, 0, 0)
+    except OSError as e:
+        raise RuntimeFailure(f"cannot become root in the user namespace (is 0 mapped?): "
+                             f"{oserror_text(e)}") from None
+
+
+@handles(CreateNamespaces)
+def create_namespaces(step, ctx):
+    flags = 0
+    for t in step.ns_types:
+        flags |= clone_flag(ctx.sys, t)
+    try:
+        ctx.sys.unshare(flags)
+    except OSError as e:
+        raise RuntimeFailure(f"failed to create namespaces {','.join(step.ns_types)}: "
+                             f"{oserror_text(e)}") from None
+
+
+@handles(SetTimeOffsets)
+def set_time_offsets(step, ctx):
+    data = "".join(f"{clock} {secs} {nsecs}\n" for clock, secs, nsecs in step.offsets)
+    fd = ctx.sys.open("/proc/self/timens_offsets", os.O_WRONLY)
+    try:
+        ctx.sys.write(fd, data.encode())
+    except OSError as e:
+        raise RuntimeFailure(f"failed to set time offsets: {oserror_text(e)}") from None
+    finally:
+        ctx.sys.close(fd)
+
+
+@handles(ForkInit)
+def fork_init(step, ctx):
+    pid = ctx.sys.fork()
+    if pid:
+        # the intermediate: report the init's pid (in our namespace) and vanish
+        ctx.extra["sync"].send("pid", pid=pid)
+        os._exit(0)
+    ctx.extra["forked"] = True
+
+
+def write_id_maps(pid, uid_mappings, gid_mappings):
+    """Parent side of CreateUserNamespace."""
+    for name, maps in (("uid_map", uid_mappings), ("gid_map", gid_mappings)):
+        if not maps:
+            continue
+        data = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
+        try:
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(data)
+        except OSError as e:
+            raise RuntimeFailure(f"failed to write {name}: {oserror_text(e)}") from None

@@ -1,0 +1,182 @@
+"""The lifecycle operations: create, start, kill, delete — one function each.
+
+Commands (pyrunc/commands/*) parse flags and call these; `run` chains them.
+"""
+import os
+import signal
+
+from pyrunc.errors import ContainerNotFound, RuntimeFailure, StateError, UsageError
+from pyrunc.log import log
+from pyrunc.state import OCI_VERSION, Container, State, proc_start_time, rfc3339_now
+
+
+def _hook_dicts(hooks):
+    return [{"path": h.path, "args": list(h.args), "env": list(h.env), "timeout": h.timeout}
+            for h in hooks]
+
+
+def _hooks_from_dicts(dicts):
+    from pyrunc.spec.config import Hook
+    return tuple(Hook.from_dict(d) for d in dicts)
+
+
+def write_pid_file(path, pid):
+    # containerd parses it strictly: the decimal pid and no newline
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=False,
+           preserve_fds=0, detach=True, no_new_keyring=False):
+    from pyrunc.spec.loader import load_bundle
+    bundle = os.path.abspath(bundle)
+    config = load_bundle(bundle)
+    if config.process is None:
+        raise UsageError("config.json: process is required to create a container")
+    if config.process.terminal and not console_socket and detach:
+        raise UsageError("cannot allocate tty if pyrunc will detach without setting console socket")
+    if console_socket and not config.process.terminal:
+        raise UsageError("cannot use console socket if pyrunc will not detach or allocate tty")
+    if preserve_fds < 0:
+        raise UsageError("--preserve-fds must be >= 0")
+    from pyrunc.plan.build import build_plan
+    plan = build_plan(config, cid=cid, no_pivot=no_pivot, no_new_keyring=no_new_keyring,
+                      preserve_fds=preserve_fds)
+
+    c = Container(root, cid)
+    c.make_dir()
+    try:
+        st = State(id=cid, pid=0, bundle=bundle, rootfs=config.root.path, created=rfc3339_now(),
+                   annotations=config.annotations, status_hint="creating",
+                   new_pid_ns=config.linux.namespace("pid") is not None,
+                   hooks={k: _hook_dicts(config.hooks[k]) for k in ("poststart", "poststop")
+                          if config.hooks[k]})
+        c.save(st)
+
+        def on_pid(pid):
+            st.pid = pid
+            st.init_start_time = proc_start_time(pid) or 0
+            c.save(st)
+
+        def creating_state(pid):
+            return {"ociVersion": OCI_VERSION, "id": cid, "status": "creating", "pid": pid,
+                    "bundle": bundle, "annotations": config.annotations}
+
+        from pyrunc.executor.launch import launch
+        pid = launch(plan, config, c, console_socket=console_socket, preserve_fds=preserve_fds,
+                     on_pid=on_pid, creating_state=creating_state)
+        st.status_hint = "created"
+        c.save(st)
+        if pid_file:
+            write_pid_file(pid_file, pid)
+        return pid
+    except BaseException:
+        _kill_init(c)
+        c.remove_dir()
+        raise
+    finally:
+        c.unlock()
+
+
+def _kill_init(c):
+    st = c._state
+    if st is not None and st.alive():
+        _kill_and_wait(st, signal.SIGKILL)
+
+
+def _kill_and_wait(st, sig, all_procs=True):
+    from pyrunc.procs import pids_in_pid_ns, signal_all, wait_all_gone
+    pids = pids_in_pid_ns(st.pid) if (all_procs and st.new_pid_ns) else [st.pid]
+    if st.pid not in pids:
+        pids.append(st.pid)
+    signal_all(pids, sig)
+    if not wait_all_gone(pids, 10.0):
+        raise RuntimeFailure(f"container {st.id}: processes did not exit after SIGKILL")
+
+
+def start(root, cid):
+    c = Container(root, cid).lock()
+    try:
+        status = c.status()
+        if status == "stopped":
+            raise StateError("cannot start a container that has stopped")
+        if status == "running":
+            raise StateError("cannot start an already running container")
+        if status != "created":
+            raise StateError(f"cannot start a container in the {status} state")
+        try:
+            fd = os.open(c.fifo_path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            raise RuntimeFailure(f"cannot start container {cid}: init is not waiting "
+                                 f"({e.strerror.lower()})") from None
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+        os.unlink(c.fifo_path)
+        hooks = c.state.hooks.get("poststart")
+        if hooks:
+            from pyrunc.executor.hooks import run_hooks
+            try:
+                run_hooks("poststart", _hooks_from_dicts(hooks), c.oci_state())
+            except RuntimeFailure as e:
+                # runtime-spec: a failing poststart hook is a warning, not a failure
+                log.warning(str(e))
+    finally:
+        c.unlock()
+
+
+def kill(root, cid, sig, all_procs=False):
+    c = Container(root, cid).lock()
+    try:
+        st = c.state
+        status = c.status()
+        if status == "stopped":
+            if all_procs:
+                return
+            raise StateError("container not running")
+        if all_procs and st.new_pid_ns:
+            from pyrunc.procs import pids_in_pid_ns, signal_all
+            signal_all(pids_in_pid_ns(st.pid), sig)
+        else:
+            try:
+                os.kill(st.pid, sig)
+            except ProcessLookupError:
+                raise StateError("container not running") from None
+    finally:
+        c.unlock()
+
+
+def delete(root, cid, force=False):
+    c = Container(root, cid)
+    try:
+        c.lock()
+    except ContainerNotFound:
+        if force:
+            return
+        raise
+    try:
+        status = c.status()
+        if status in ("running", "paused") and not force:
+            raise StateError(f"cannot delete container {cid} that is not stopped: {status}")
+        if status != "stopped":
+            _kill_and_wait(c.state, signal.SIGKILL)
+        destroy(c)
+    finally:
+        c.unlock()
+
+
+def destroy(c):
+    st = c.state
+    state = c.oci_state()
+    c.remove_dir()
+    hooks = st.hooks.get("poststop")
+    if hooks:
+        from pyrunc.executor.hooks import run_hooks
+        try:
+            run_hooks("poststop", _hooks_from_dicts(hooks), state)
+        except RuntimeFailure as e:
+            log.warning(str(e))

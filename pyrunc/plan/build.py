@@ -1,0 +1,52 @@
+"""config -> Plan: the whole ordered list of steps for one container.
+
+This is the one place that decides what happens in which order; the pieces
+(namespaces, rootfs, process) each know their own part.
+"""
+from pyrunc.plan.namespaces import creates, plan_namespaces
+from pyrunc.plan.steps import AwaitStart, JoinSessionKeyring, Phase, Plan, RunHooks
+
+
+def build_plan(config, *, cid="", no_pivot=False, no_new_keyring=False, preserve_fds=0):
+    from pyrunc.plan.process import plan_process
+    from pyrunc.plan.rootfs import plan_rootfs
+
+    userns = config.linux.namespace("user") is not None
+    steps = plan_namespaces(config)
+    rootfs_steps, pivot_steps = plan_rootfs(config, no_pivot=no_pivot, userns=userns,
+                                            terminal=bool(config.process and config.process.terminal))
+    steps += rootfs_steps
+    hooks = config.hooks
+    # prestart (deprecated) runs at the same moment as createRuntime, before it
+    for stage in ("prestart", "createRuntime"):
+        if hooks[stage]:
+            steps.append(RunHooks(stage, hooks[stage], Phase.RUNTIME_HOOKS))
+    if hooks["createContainer"]:
+        steps.append(RunHooks("createContainer", hooks["createContainer"], Phase.CONTAINER))
+    if not no_new_keyring:
+        steps.append(JoinSessionKeyring("_ses." + cid))
+    container_steps, start_steps = plan_process(config, preserve_fds=preserve_fds, userns=userns)
+    steps += sorted(pivot_steps + container_steps, key=_container_rank)
+    steps.append(AwaitStart())
+    if hooks["startContainer"]:
+        steps.append(RunHooks("startContainer", hooks["startContainer"], Phase.START))
+    steps += start_steps
+    if hooks["poststart"]:
+        steps.append(RunHooks("poststart", hooks["poststart"], Phase.POSTSTART))
+    if hooks["poststop"]:
+        steps.append(RunHooks("poststop", hooks["poststop"], Phase.POSTSTOP))
+    return Plan(tuple(steps))
+
+
+# Inside the container phase: sysctls before readonlyPaths make /proc/sys
+# read-only; process attributes (user, caps) last since they drop privilege.
+_RANK = {"JoinSessionKeyring": 0, "PivotRoot": 0, "MoveRoot": 0, "BringUpLoopback": 1, "SetHostname": 1,
+         "SetDomainname": 1, "WriteSysctl": 1, "RemountRootReadonly": 2, "ReadonlyPath": 3,
+         "MaskPath": 3}
+
+
+def _container_rank(step):
+    return _RANK.get(type(step).__name__, 4)
+
+
+__all__ = ["build_plan", "creates"]

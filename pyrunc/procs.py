@@ -1,0 +1,72 @@
+"""Processes seen from the host: signals by name, waiting for a pid to go, container members."""
+import os
+import select
+import signal as _signal
+import time
+
+from pyrunc.errors import UsageError
+
+
+def parse_signal(text):
+    """"9", "KILL", "SIGKILL", "sigkill" -> 9 (runc accepts the same forms)."""
+    if text.isdigit():
+        n = int(text)
+        if 0 < n < _signal.NSIG:
+            return n
+        raise UsageError(f"unknown signal {text!r}")
+    name = text.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(getattr(_signal.Signals, name))
+    except AttributeError:
+        raise UsageError(f"unknown signal {text!r}") from None
+
+
+def wait_gone(pid, timeout):
+    """Wait until pid has exited (zombie counts as gone); True if it did in time."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        p = select.poll()
+        p.register(fd, select.POLLIN)
+        return bool(p.poll(timeout * 1000))
+    finally:
+        os.close(fd)
+
+
+def pid_ns_inode(pid):
+    try:
+        return os.stat(f"/proc/{pid}/ns/pid").st_ino
+    except OSError:
+        return None
+
+
+def pids_in_pid_ns(init_pid):
+    """Host pids of every process in init's pid namespace (for kill --all without cgroups)."""
+    ino = pid_ns_inode(init_pid)
+    if ino is None:
+        return []
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and pid_ns_inode(int(name)) == ino:
+            out.append(int(name))
+    return out
+
+
+def signal_all(pids, sig):
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def wait_all_gone(pids, timeout):
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        if not wait_gone(pid, max(0.0, deadline - time.monotonic())):
+            return False
+    return True

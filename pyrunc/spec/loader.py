@@ -1,0 +1,107 @@
+"""Read, check and type the JSON files a runtime is handed.
+
+    load_bundle(bundle_dir)         -> Config   (<bundle>/config.json, for create/run)
+    load_process(path_or_dash)      -> Process  (exec --process FILE, "-" = stdin)
+    load_resources(path_or_dash)    -> dict     (update --resources FILE, "-" = stdin)
+
+Each goes: read -> parse JSON -> schema (pyrunc.spec.validate) -> semantic rules
+(pyrunc.spec.semantic) -> typed dataclass.  Every failure is a ConfigError with
+a one-line message; file errors use the OS wording ("no such file or
+directory") that docker and podman map to exit codes.
+"""
+import json
+import os
+import stat
+import sys
+
+from pyrunc.errors import ConfigError, oserror_text
+from pyrunc.spec import semantic
+from pyrunc.spec.config import Config, Process
+from pyrunc.spec.validate import validate
+
+
+def load_bundle(bundle_dir, require_process=True, warn=None):
+    """The bundle's config.json as a checked Config.
+
+    `require_process` is False only for callers that never start the process.
+    `warn(message)` receives what runc would log as a warning (e.g. a relative
+    mount destination); warnings are dropped when it is None.
+    """
+    path = os.path.join(bundle_dir, "config.json")
+    doc = _parse(_read(path), path)
+    validate(doc, "config")
+    for message in semantic.check_config(doc, require_process=require_process):
+        if warn is not None:
+            warn(message)
+    config = Config.from_dict(_absolute_destinations(doc), bundle_dir)
+    _check_rootfs(config.root.path)
+    return config
+
+
+def load_process(path_or_dash, stdin=None):
+    """The process object given to `exec --process` as a checked Process."""
+    name, data = _read_arg(path_or_dash, stdin)
+    doc = _parse(data, name)
+    validate(doc, "process")
+    semantic.check_process(doc, base="")
+    return Process.from_dict(doc)
+
+
+def load_resources(path_or_dash, stdin=None):
+    """The LinuxResources JSON given to `update --resources`, schema-checked."""
+    name, data = _read_arg(path_or_dash, stdin)
+    doc = _parse(data, name)
+    validate(doc, "linux-resources")
+    return doc
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise ConfigError("", f"open {path}: {oserror_text(e)}") from None
+
+
+def _read_arg(path_or_dash, stdin):
+    if path_or_dash == "-":
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        data = stream.read()
+        return "<stdin>", data.encode() if isinstance(data, str) else data
+    return path_or_dash, _read(path_or_dash)
+
+
+def _parse(data, name):
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError("", f"parse {name}: invalid UTF-8 at byte {e.start}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        # Go says "unexpected end of JSON input" for a truncated file; keep
+        # that wording, and add where it happened, which Go does not.
+        truncated = e.pos >= len(text.rstrip())
+        what = "unexpected end of JSON input" if truncated else e.msg.lower()
+        raise ConfigError("", f"parse {name}: {what} at line {e.lineno} "
+                              f"column {e.colno}") from None
+
+
+def _absolute_destinations(doc):
+    """runc accepts a relative mount destination as relative to the container's
+    "/" (with a warning); make it absolute so nothing downstream has to care."""
+    mounts = doc.get("mounts")
+    if not mounts or all(m["destination"].startswith("/") for m in mounts):
+        return doc
+    fixed = [m if m["destination"].startswith("/") else {**m, "destination": "/" + m["destination"]}
+             for m in mounts]
+    return {**doc, "mounts": fixed}
+
+
+def _check_rootfs(path):
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise ConfigError("root.path", f"invalid rootfs: stat {path}: {oserror_text(e)}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConfigError("root.path", f"invalid rootfs: {path}: not a directory")

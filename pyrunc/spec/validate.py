@@ -1,0 +1,152 @@
+"""Check a JSON document against one of pyrunc's own schemas in <repo>/specs.
+
+    validate(doc, "config")            # a bundle's config.json
+    validate(doc, "process")           # the file given to `exec --process`
+    validate(doc, "linux-resources")   # the JSON given to `update --resources`
+
+The first problem (in document order) is raised as ConfigError(json_path,
+message), with the path in dotted form: ``process.args``,
+``mounts[2].destination``, ``linux.sysctl["net.ipv4.ip_forward"]``.
+
+jsonschema costs ~40 ms to import, so it is imported inside validate(): the
+state/start/kill/delete commands never pay for it.
+"""
+import json
+import os
+import re
+
+from pyrunc.errors import ConfigError
+
+SCHEMA_NAMES = ("config", "process", "linux-resources")
+_SUFFIX = ".schema.json"
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_validators = {}
+
+
+def specs_dir():
+    """Directory holding the *.schema.json files.
+
+    In a source checkout that is <repo>/specs, beside the package.  An installed
+    wheel carries the same files as package data in pyrunc/_specs (pyproject maps
+    that package name onto the top-level specs/ folder).
+    """
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for candidate in (os.path.join(pkg, "_specs"), os.path.join(os.path.dirname(pkg), "specs")):
+        if os.path.isfile(os.path.join(candidate, "config" + _SUFFIX)):
+            return candidate
+    raise ConfigError("", f"schema directory not found next to {pkg}: no such file or directory")
+
+
+def json_path(segments):
+    """['mounts', 2, 'destination'] -> 'mounts[2].destination'."""
+    out = []
+    for seg in segments:
+        if isinstance(seg, int):
+            out.append(f"[{seg}]")
+        elif _IDENT.match(seg):
+            out.append(("." if out else "") + seg)
+        else:
+            out.append(f"[{json.dumps(seg)}]")
+    return "".join(out)
+
+
+def validate(doc, schema_name):
+    """Raise ConfigError for the first schema violation in `doc`; return None if valid."""
+    validator = _validator(schema_name)
+    errors = list(validator.iter_errors(doc))
+    if errors:
+        first = min(enumerate(errors), key=lambda ie: (_doc_order(doc, ie[1].absolute_path), ie[0]))[1]
+        raise ConfigError(*_describe(first))
+
+
+def _validator(schema_name):
+    if schema_name in _validators:
+        return _validators[schema_name]
+    if schema_name not in SCHEMA_NAMES:
+        raise ValueError(f"unknown schema {schema_name!r}")
+    from jsonschema import Draft7Validator, validators
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT7
+
+    directory = specs_dir()
+    resources, schemas = [], {}
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(_SUFFIX):
+            with open(os.path.join(directory, name), encoding="utf-8") as f:
+                schema = json.load(f)
+            # Without "$schema", a $ref into another file keeps our validator
+            # class (and its integer rule) instead of switching to the
+            # stock class registered for the draft-07 URI.
+            schema.pop("$schema", None)
+            schemas[name[: -len(_SUFFIX)]] = schema
+            resources.append((schema["$id"], DRAFT7.create_resource(schema)))
+    registry = Registry().with_resources(resources)
+
+    # Go's decoder refuses 1.0 where an integer is expected; draft 7 would
+    # accept it, so narrow "integer" to real ints (bool is an int in Python).
+    def is_int(_checker, instance):
+        return isinstance(instance, int) and not isinstance(instance, bool)
+
+    checker = Draft7Validator.TYPE_CHECKER.redefine("integer", is_int)
+    cls = validators.extend(Draft7Validator, type_checker=checker)
+    for name, schema in schemas.items():
+        if name in SCHEMA_NAMES:
+            _validators[name] = cls(schema, registry=registry)
+    return _validators[schema_name]
+
+
+def _doc_order(doc, path):
+    """Sort key placing an error where its value sits in the document."""
+    key, node = [], doc
+    for seg in path:
+        if isinstance(node, dict):
+            key.append(list(node).index(seg) if seg in node else len(node))
+        else:
+            key.append(seg if isinstance(seg, int) else 0)
+        try:
+            node = node[seg]
+        except (KeyError, IndexError, TypeError):
+            break
+    return key
+
+
+_JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
+               (list, "array"), (dict, "object"), (type(None), "null"))
+
+
+def _json_type(value):
+    for py, name in _JSON_TYPES:
+        if isinstance(value, py):
+            return name
+    return type(value).__name__
+
+
+def _short(value, limit=60):
+    text = json.dumps(value, sort_keys=False, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _describe(error):
+    """(json_path, one-line message) for a jsonschema ValidationError."""
+    path = list(error.absolute_path)
+    kind, expected, inst = error.validator, error.validator_value, error.instance
+    if kind == "required":
+        missing = next((p for p in expected if isinstance(inst, dict) and p not in inst
+                        and error.message.startswith(repr(p))), None)
+        if missing is None:
+            missing = next(p for p in expected if p not in inst)
+        return json_path(path + [missing]), "required property missing"
+    if kind == "type":
+        want = expected if isinstance(expected, str) else " or ".join(expected)
+        return json_path(path), f"expected {want}, got {_json_type(inst)}"
+    if kind == "enum":
+        return json_path(path), f"{inst!r} is not one of {expected!r}"
+    if kind == "minimum":
+        return json_path(path), f"{inst} is less than the minimum of {expected}"
+    if kind == "maximum":
+        return json_path(path), f"{inst} is greater than the maximum of {expected}"
+    if kind == "pattern":
+        return json_path(path), f"{_short(inst)} does not match {expected!r}"
+    if kind == "minItems":
+        return json_path(path), f"must have at least {expected} item(s)"
+    return json_path(path), " ".join(error.message.split())[:200]

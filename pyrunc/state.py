@@ -1,0 +1,209 @@
+"""The state store: one directory per container under the runtime root.
+
+<root>/<id>/state.json   what `pyrunc state` reports, plus what later commands need
+<root>/<id>/exec.fifo    exists while the container is created but not started
+
+Status is derived, never stored: the init's pid (guarded by its start time
+against pid reuse) says whether it lives, the fifo says whether it was started.
+Every command that changes a container holds an flock on its directory.
+"""
+import fcntl
+import json
+import os
+import time
+
+from pyrunc.errors import ContainerExists, ContainerNotFound, RuntimeFailure, UsageError
+
+OCI_VERSION = "1.2.0"
+STATE_FILE = "state.json"
+FIFO = "exec.fifo"
+
+
+def default_root():
+    """runc's rule: /run/<runtime> for root; $XDG_RUNTIME_DIR/<runtime> for others."""
+    if os.geteuid() == 0:
+        return "/run/pyrunc"
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg:
+        return os.path.join(xdg, "pyrunc")
+    return f"/tmp/pyrunc-{os.geteuid()}"
+
+
+def check_id(cid):
+    if not cid:
+        raise UsageError("container id cannot be empty")
+    if cid in (".", "..") or "/" in cid or not all(c.isalnum() or c in "_+-." for c in cid):
+        raise UsageError(f"invalid container id format: {cid}")
+
+
+def rfc3339_now():
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + \
+        f".{ns % 1_000_000_000:09d}Z"
+
+
+def proc_start_time(pid):
+    """Field 22 of /proc/<pid>/stat, or None if the pid is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    rest = data[data.rindex(b")") + 2:].split()
+    if rest[0] in (b"Z", b"X"):
+        return None
+    return int(rest[19])
+
+
+class State:
+    """What state.json holds.  A plain class, not a dataclass: `import dataclasses`
+    costs ~4 ms, and state/start/kill/delete must stay lean."""
+
+    FIELDS = ("id", "pid", "bundle", "rootfs", "created", "owner", "annotations",
+              "init_start_time", "new_pid_ns", "hooks", "status_hint")
+    __slots__ = FIELDS
+
+    def __init__(self, id, pid, bundle, rootfs, created, owner="", annotations=None,
+                 init_start_time=0, new_pid_ns=True, hooks=None, status_hint="created"):
+        self.id = id
+        self.pid = pid                          # host pid of the init
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.created = created                  # RFC 3339, nanoseconds, UTC
+        self.owner = owner
+        self.annotations = annotations or {}
+        self.init_start_time = init_start_time  # guards against pid reuse
+        self.new_pid_ns = new_pid_ns            # kill --all may walk the pid namespace
+        self.hooks = hooks or {}                # raw poststart/poststop hook dicts
+        self.status_hint = status_hint          # "creating" until create finished
+
+    def alive(self):
+        return self.pid > 0 and proc_start_time(self.pid) == self.init_start_time
+
+    def to_json_dict(self):
+        return {k: getattr(self, k) for k in self.FIELDS}
+
+    @classmethod
+    def from_json_dict(cls, d):
+        return cls(**d)
+
+
+class Container:
+    """A handle on one container's state directory."""
+
+    def __init__(self, root, cid):
+        check_id(cid)
+        self.root = root
+        self.id = cid
+        self.dir = os.path.join(root, cid)
+        self._lock_fd = -1
+        self._state = None
+
+    # --- locking --------------------------------------------------------
+    def lock(self):
+        """flock the state directory; ContainerNotFound if it is not there (any more)."""
+        try:
+            fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise ContainerNotFound(self.id) from None
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._lock_fd = fd
+        # a concurrent delete may have removed the directory while we waited
+        if not os.path.exists(os.path.join(self.dir, STATE_FILE)):
+            self.unlock()
+            raise ContainerNotFound(self.id)
+        return self
+
+    def unlock(self):
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    @property
+    def lock_fd(self):
+        return self._lock_fd
+
+    # --- creation -------------------------------------------------------
+    def make_dir(self):
+        """Claim the id atomically (mkdir) and lock the new directory."""
+        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        try:
+            os.mkdir(self.dir, 0o711)
+        except FileExistsError:
+            raise ContainerExists(self.id) from None
+        fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._lock_fd = fd
+
+    def remove_dir(self):
+        for name in (STATE_FILE, STATE_FILE + ".tmp", FIFO):
+            try:
+                os.unlink(os.path.join(self.dir, name))
+            except FileNotFoundError:
+                pass
+        try:
+            os.rmdir(self.dir)
+        except FileNotFoundError:
+            pass
+
+    # --- state ------------------------------------------------------------
+    def load(self):
+        try:
+            with open(os.path.join(self.dir, STATE_FILE)) as f:
+                self._state = State.from_json_dict(json.load(f))
+        except FileNotFoundError:
+            raise ContainerNotFound(self.id) from None
+        except (ValueError, TypeError) as e:
+            raise RuntimeFailure(f"container {self.id}: corrupt state file: {e}") from None
+        return self._state
+
+    @property
+    def state(self):
+        return self._state if self._state is not None else self.load()
+
+    def save(self, state):
+        tmp = os.path.join(self.dir, STATE_FILE + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump(state.to_json_dict(), f)
+        os.rename(tmp, os.path.join(self.dir, STATE_FILE))
+        self._state = state
+
+    @property
+    def fifo_path(self):
+        return os.path.join(self.dir, FIFO)
+
+    def status(self):
+        st = self.state
+        if not st.alive():
+            return "stopped"
+        if st.status_hint == "creating":
+            return "creating"
+        if os.path.exists(self.fifo_path):
+            return "created"
+        return "running"
+
+    def oci_state(self):
+        """The state JSON as runc prints it (`pyrunc state`, hooks' stdin)."""
+        st = self.state
+        status = self.status()
+        d = {
+            "ociVersion": OCI_VERSION,
+            "id": st.id,
+            "pid": st.pid if status != "stopped" else 0,
+            "status": status,
+            "bundle": st.bundle,
+            "rootfs": st.rootfs,
+            "created": st.created,
+            "owner": st.owner,
+        }
+        if st.annotations:
+            d["annotations"] = st.annotations
+        return d
+
+
+def list_ids(root):
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if os.path.isfile(os.path.join(root, n, STATE_FILE)))

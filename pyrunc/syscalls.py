@@ -1,0 +1,330 @@
+"""The only module that touches libc.
+
+Every side effect the executor has on the kernel goes through a function here,
+so that a recording double (tests/doubles.py) can stand in for this module and
+the plan/executor logic can be tested without root.  Functions raise OSError
+with errno set and, where there is one, the path that failed.
+"""
+import errno
+import os
+
+from pyrunc._libc import ffi, lib
+
+C = lib  # constants: C.CLONE_NEWNS, C.MS_BIND, C.RESOLVE_IN_ROOT, ...
+
+O_PATH = os.O_PATH
+O_CLOEXEC = os.O_CLOEXEC
+O_DIRECTORY = os.O_DIRECTORY
+O_NOFOLLOW = os.O_NOFOLLOW
+
+
+def _check(ret, *paths):
+    if ret < 0:
+        err = ffi.errno
+        raise OSError(err, os.strerror(err), *paths[:2])
+    return ret
+
+
+def _b(s):
+    return None if s is None else os.fsencode(s)
+
+
+# --- namespaces -------------------------------------------------------------
+
+def unshare(flags):
+    _check(lib.unshare(flags))
+
+
+def setns(fd, nstype=0):
+    _check(lib.setns(fd, nstype))
+
+
+# --- mounts -----------------------------------------------------------------
+
+def mount(source, target, fstype, flags=0, data=None):
+    d = ffi.NULL if not data else _b(data)
+    _check(lib.mount(_b(source) or ffi.NULL, _b(target), _b(fstype) or ffi.NULL, flags, d),
+           target)
+
+
+def umount2(target, flags=0):
+    _check(lib.umount2(_b(target), flags), target)
+
+
+def pivot_root(new_root, put_old):
+    _check(lib.pyrunc_pivot_root(_b(new_root), _b(put_old)), new_root)
+
+
+def mount_setattr(dirfd, path, flags, attr_set=0, attr_clr=0, propagation=0, userns_fd=0):
+    _check(lib.pyrunc_mount_setattr(dirfd, _b(path), flags, attr_set, attr_clr,
+                                    propagation, userns_fd), path)
+
+
+def open_tree(dirfd, path, flags):
+    return _check(lib.pyrunc_open_tree(dirfd, _b(path), flags), path)
+
+
+def move_mount(from_dirfd, from_path, to_dirfd, to_path, flags):
+    _check(lib.pyrunc_move_mount(from_dirfd, _b(from_path), to_dirfd, _b(to_path), flags),
+           to_path)
+
+
+def chroot(path):
+    _check(lib.chroot(_b(path)), path)
+
+
+# --- paths and fds ----------------------------------------------------------
+
+def openat2(dirfd, path, flags, mode=0, resolve=0):
+    """openat2(2); always O_CLOEXEC so nothing we open reaches the container."""
+    return _check(lib.pyrunc_openat2(dirfd, _b(path), flags | O_CLOEXEC, mode, resolve), path)
+
+
+def open(path, flags, mode=0o777, dir_fd=None):
+    return os.open(path, flags | O_CLOEXEC, mode, dir_fd=dir_fd)
+
+
+def close(fd):
+    os.close(fd)
+
+
+def close_range_cloexec(first):
+    """Mark every fd >= first close-on-exec (CVE-2024-21626: no host fd may survive exec)."""
+    _check(lib.pyrunc_close_range(first, 0xFFFFFFFF, lib.CLOSE_RANGE_CLOEXEC))
+
+
+def mkdirat(dirfd, name, mode=0o755):
+    os.mkdir(name, mode, dir_fd=dirfd)
+
+
+def mknodat(dirfd, name, mode, dev):
+    _check(lib.mknodat(dirfd, _b(name), mode, dev), name)
+
+
+def symlinkat(target, dirfd, name):
+    os.symlink(target, name, dir_fd=dirfd)
+
+
+def fstat(fd):
+    return os.fstat(fd)
+
+
+def fchown(fd, uid, gid):
+    os.fchown(fd, uid, gid)
+
+
+def fchmod(fd, mode):
+    os.fchmod(fd, mode)
+
+
+def fchdir(fd):
+    os.fchdir(fd)
+
+
+def chdir(path):
+    os.chdir(path)
+
+
+def write(fd, data):
+    return os.write(fd, data)
+
+
+def dup2(fd, fd2, inheritable=True):
+    return os.dup2(fd, fd2, inheritable)
+
+
+# rootfs helpers: O_PATH fds cannot be fchown'd/fchmod'd, so those go through
+# the fd's /proc/self/fd/N path (chown/chmod); readlinkat(fd, "") reads an
+# O_PATH|O_NOFOLLOW symlink fd.
+
+def readlinkat(dirfd, path):
+    return os.readlink(path, dir_fd=dirfd)
+
+
+def fstatvfs(fd):
+    return os.fstatvfs(fd)
+
+
+def unlinkat(dirfd, name, is_dir=False):
+    if is_dir:
+        os.rmdir(name, dir_fd=dirfd)
+    else:
+        os.unlink(name, dir_fd=dirfd)
+
+
+def chown(path, uid, gid):
+    os.chown(path, uid, gid)
+
+
+def chmod(path, mode):
+    os.chmod(path, mode)
+
+
+def read_file(path):
+    """Whole contents of a small (proc) file, as bytes."""
+    fd = os.open(path, os.O_RDONLY | O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def copy_tree(src_dirfd, dst_dirfd):
+    """Copy a directory's contents between two open directory fds (tmpcopyup)."""
+    from pyrunc._fscopy import copy_tree as _copy
+    _copy(src_dirfd, dst_dirfd)
+
+
+# --- process attributes -----------------------------------------------------
+
+def sethostname(name):
+    b = _b(name)
+    _check(lib.sethostname(b, len(b)))
+
+
+def setdomainname(name):
+    b = _b(name)
+    _check(lib.setdomainname(b, len(b)))
+
+
+def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
+    return _check(lib.prctl(option, arg2, arg3, arg4, arg5))
+
+
+def setgroups(gids):
+    arr = ffi.new("unsigned int[]", list(gids)) if gids else ffi.NULL
+    _check(lib.setgroups(len(gids), arr))
+
+
+def setresuid(r, e, s):
+    _check(lib.pyrunc_setresuid(r, e, s))
+
+
+def setresgid(r, e, s):
+    _check(lib.pyrunc_setresgid(r, e, s))
+
+
+def capset(effective, permitted, inheritable):
+    """Set the three per-thread sets exactly, each an int bitmask of cap numbers."""
+    m = 0xFFFFFFFF
+    _check(lib.pyrunc_capset(effective & m, effective >> 32, permitted & m, permitted >> 32,
+                             inheritable & m, inheritable >> 32))
+
+
+def join_session_keyring(name):
+    """keyctl(KEYCTL_JOIN_SESSION_KEYRING): the container must not share the caller's keys."""
+    b = ffi.new("char[]", _b(name))
+    serial = _check(lib.pyrunc_keyctl(1, int(ffi.cast("unsigned long", b)), 0, 0, 0))
+    return serial
+
+
+def keyring_setperm(serial, perm):
+    _check(lib.pyrunc_keyctl(5, serial, perm, 0, 0))
+
+
+def umask(mask):
+    return os.umask(mask)
+
+
+def setrlimit(resource, soft, hard):
+    import resource as _resource
+    try:
+        _resource.setrlimit(resource, (soft, hard))
+    except ValueError as e:
+        # CPython turns EPERM/EINVAL into ValueError; callers want the errno
+        err = errno.EPERM if "raise maximum" in str(e) else errno.EINVAL
+        raise OSError(err, os.strerror(err)) from None
+
+
+def setsid():
+    os.setsid()
+
+
+# --- process setup: user, caps, cwd, fds, network (executor/process.py) ----
+
+def stat(path):
+    """stat(2), following symlinks (how Go's exec.LookPath looks at a candidate)."""
+    return os.stat(path)
+
+
+def getcwd():
+    return os.getcwd()
+
+
+def set_inheritable(fd, inheritable):
+    os.set_inheritable(fd, inheritable)
+
+
+def fstatfs_magic(fd):
+    """f_type of the filesystem holding fd (C.PROC_SUPER_MAGIC, ...)."""
+    return _check(lib.pyrunc_fstatfs_magic(fd))
+
+
+def link_up(name):
+    """Set IFF_UP on a network interface (loopback in a new netns)."""
+    _check(lib.pyrunc_link_up(_b(name)), name)
+
+
+# Capabilities go through two libraries on purpose: python-prctl covers the
+# prctl calls it names (bounding-set drop, PR_GET_PDEATHSIG's out-pointer) with
+# its own checks, but it only knows the caps of the headers it was built with
+# and has no 64-bit capset, so exact E/P/I masks go through cffi's capset above,
+# and bounding numbers it does not know fall back to the raw prctl.
+
+def capbset_drop(cap):
+    """Drop one capability (by number) from the bounding set."""
+    import prctl as _prctl  # python-prctl, imported lazily (2 ms)
+    if cap in _prctl.ALL_CAPS:
+        _prctl.capbset.drop(cap)
+    else:
+        prctl(C.PR_CAPBSET_DROP, cap)
+
+
+def get_pdeathsig():
+    import prctl as _prctl
+    return _prctl.get_pdeathsig()
+
+
+# --- console (executor/console.py) ------------------------------------------
+
+def pty_unlock(fd):
+    _check(lib.pyrunc_pty_unlock(fd))
+
+
+def pty_number(fd):
+    """N of the slave /dev/pts/N of a pty master."""
+    return _check(lib.pyrunc_pty_number(fd))
+
+
+def pty_peer(fd, flags):
+    """Open the slave of a pty master (TIOCGPTPEER); returns the new fd."""
+    return _check(lib.pyrunc_pty_peer(fd, flags | O_CLOEXEC))
+
+
+def set_winsize(fd, rows, cols):
+    _check(lib.pyrunc_set_winsize(fd, rows, cols))
+
+
+def setctty(fd):
+    _check(lib.pyrunc_setctty(fd))
+
+
+def send_fds(sock_fd, payload, fds):
+    """sendmsg one SCM_RIGHTS message with payload on a connected unix socket fd."""
+    import socket
+    s = socket.socket(fileno=sock_fd)
+    try:
+        socket.send_fds(s, [payload], list(fds))
+    finally:
+        s.detach()
+
+
+def fork():
+    return os.fork()
+
+
+def execve(path, args, env):
+    os.execve(path, args, env)
