@@ -35,6 +35,12 @@ COMMANDS = {
     "delete": ("delete", {"force": B}, {"f": "force"}, 1, 1),
     "list": ("list", {"format": S, "quiet": B}, {"f": "format", "q": "quiet"}, 0, 0),
     "spec": ("spec", {"bundle": S, "rootless": B}, {"b": "bundle"}, 0, 0),
+    "exec": ("exec", {"console-socket": S, "pidfd-socket": S, "cwd": S, "env": L, "tty": B,
+                      "user": S, "additional-gids": L, "process": S, "detach": B,
+                      "pid-file": S, "process-label": S, "apparmor": S, "no-new-privs": B,
+                      "cap": L, "preserve-fds": I, "cgroup": L, "ignore-paused": B},
+             {"e": "env", "t": "tty", "u": "user", "g": "additional-gids", "p": "process",
+              "d": "detach", "c": "cap"}, 1, None),
     "demo": ("demo", {}, {}, 0, 1),
 }
 
@@ -47,6 +53,7 @@ commands:
   run      create and run a container  state    output the state of a container
   kill     send a signal to the init   delete   delete a container
   list     list containers             spec     create a new specification file
+  exec     run a process in a container
   demo     run the built-in busybox demo bundle
 
 global options:

@@ -10,11 +10,6 @@ from pyrunc.log import log
 from pyrunc.state import OCI_VERSION, Container, State, proc_start_time, rfc3339_now
 
 
-def _hook_dicts(hooks):
-    return [{"path": h.path, "args": list(h.args), "env": list(h.env), "timeout": h.timeout}
-            for h in hooks]
-
-
 def _hooks_from_dicts(dicts):
     from pyrunc.spec.config import Hook
     return tuple(Hook.from_dict(d) for d in dicts)
@@ -52,8 +47,7 @@ def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=Fa
         st = State(id=cid, pid=0, bundle=bundle, rootfs=config.root.path, created=rfc3339_now(),
                    annotations=config.annotations, status_hint="creating",
                    new_pid_ns=config.linux.namespace("pid") is not None,
-                   hooks={k: _hook_dicts(config.hooks[k]) for k in ("poststart", "poststop")
-                          if config.hooks[k]})
+                   config=config.raw)
         c.save(st)
 
         def on_pid(pid):
@@ -117,7 +111,7 @@ def start(root, cid):
         finally:
             os.close(fd)
         os.unlink(c.fifo_path)
-        hooks = c.state.hooks.get("poststart")
+        hooks = c.state.hooks("poststart")
         if hooks:
             from pyrunc.executor.hooks import run_hooks
             try:
@@ -173,7 +167,7 @@ def destroy(c):
     st = c.state
     state = c.oci_state()
     c.remove_dir()
-    hooks = st.hooks.get("poststop")
+    hooks = st.hooks("poststop")
     if hooks:
         from pyrunc.executor.hooks import run_hooks
         try:

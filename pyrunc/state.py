@@ -60,11 +60,12 @@ class State:
     costs ~4 ms, and state/start/kill/delete must stay lean."""
 
     FIELDS = ("id", "pid", "bundle", "rootfs", "created", "owner", "annotations",
-              "init_start_time", "new_pid_ns", "hooks", "status_hint")
+              "init_start_time", "new_pid_ns", "status_hint", "config", "cgroups")
     __slots__ = FIELDS
 
     def __init__(self, id, pid, bundle, rootfs, created, owner="", annotations=None,
-                 init_start_time=0, new_pid_ns=True, hooks=None, status_hint="created"):
+                 init_start_time=0, new_pid_ns=True, status_hint="created",
+                 config=None, cgroups=None):
         self.id = id
         self.pid = pid                          # host pid of the init
         self.bundle = bundle
@@ -74,8 +75,13 @@ class State:
         self.annotations = annotations or {}
         self.init_start_time = init_start_time  # guards against pid reuse
         self.new_pid_ns = new_pid_ns            # kill --all may walk the pid namespace
-        self.hooks = hooks or {}                # raw poststart/poststop hook dicts
         self.status_hint = status_hint          # "creating" until create finished
+        self.config = config or {}              # config.json as validated at create
+        self.cgroups = cgroups or {}            # controller -> cgroup dir we made
+
+    def hooks(self, stage):
+        """The raw hook dicts of one stage from the saved config."""
+        return (self.config.get("hooks") or {}).get(stage) or []
 
     def alive(self):
         return self.pid > 0 and proc_start_time(self.pid) == self.init_start_time

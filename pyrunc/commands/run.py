@@ -36,6 +36,17 @@ def main(g, a):
     if detach:
         return 0
 
+    code = wait_forwarding(pid, pending)
+    if not a.flags.get("keep"):
+        delete(root, cid, force=True)
+    return code
+
+
+def wait_forwarding(pid, pending=()):
+    """Wait for pid (our child, or reparented to us as subreaper), passing signals on.
+
+    Returns its exit code, 128+N when killed by signal N, like a shell.
+    """
     def forward(n, _frame):
         try:
             os.kill(pid, n)
@@ -45,13 +56,6 @@ def main(g, a):
         signal.signal(s, forward)
     for n in pending:
         forward(n, None)
-    code = _wait_for(pid)
-    if not a.flags.get("keep"):
-        delete(root, cid, force=True)
-    return code
-
-
-def _wait_for(pid):
     while True:
         try:
             got, status = os.waitpid(-1, 0)

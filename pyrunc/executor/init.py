@@ -21,6 +21,9 @@ def child_main(plan, ctx, sync, keep_fds):
         ctx.sys.prctl(ctx.sys.C.PR_SET_DUMPABLE, 0)
         ctx.extra["sync"] = sync
         _preload(plan)
+        # wait until the runtime has put us in our cgroups: everything we
+        # fork from here on (the init) is born inside them
+        sync.expect("go")
         run_steps(plan.phase(Phase.NAMESPACES), ctx)
         if not ctx.extra.get("forked"):
             sync.send("pid", pid=os.getpid())
@@ -30,7 +33,8 @@ def child_main(plan, ctx, sync, keep_fds):
         ctx.state_json = msg["state"].encode()
         run_steps(plan.phase(Phase.CONTAINER), ctx)
         sync.send("ready")
-        sync.close()
+        if any(isinstance(s, AwaitStart) for s in plan.steps):
+            sync.close()   # create is done with us; start comes through the fifo
         _reset_signals()
         run_steps(plan.phase(Phase.START), ctx)
         code = 0  # not reached: the last START step execs

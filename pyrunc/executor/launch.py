@@ -7,7 +7,7 @@ import os
 import socket
 
 from pyrunc.errors import RuntimeFailure, oserror_text
-from pyrunc.executor.base import Context
+from pyrunc.executor.base import Context, run_steps
 from pyrunc.executor.hooks import run_hooks
 from pyrunc.executor.sync import Channel
 from pyrunc.plan.steps import CreateUserNamespace, Phase
@@ -25,40 +25,51 @@ def connect_console_socket(path):
 
 
 def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
-           on_pid=None, creating_state=None):
-    """Fork the container and drive it to `created`; returns the init pid.
+           on_pid=None, creating_state=None, for_exec=False, lock_fd=None):
+    """Fork the container (or, for_exec, a process joining it); returns its pid.
 
-    on_pid(pid) is called as soon as the init's pid is known, so that a crash
-    from then on leaves a state file that `delete --force` can act on.
-    creating_state(pid) returns the state dict the runtime hooks see.
+    For create it returns once the init waits on the exec fifo; for exec once
+    the process has exec'd (its end of the sync socket closed on execve).
+    on_pid(pid) is called as soon as the pid is known, so that a crash from
+    then on leaves a state file that `delete --force` can act on.
+    creating_state(pid) returns the state dict hooks see.
     """
     import pyrunc.syscalls as sys_
 
     parent, child = Channel.pair()
     console = connect_console_socket(console_socket) if console_socket else None
-    os.mkfifo(container.fifo_path, 0o622)
-    fifo_fd = os.open(container.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     ctx = Context(sys=sys_, config=config, rootfs=config.root.path,
                   userns=config.linux.namespace("user") is not None,
                   console_socket_fd=console.fileno() if console else -1)
-    ctx.extra["fifo_fd"] = fifo_fd
+    fifo_fd = -1
+    if not for_exec:
+        os.mkfifo(container.fifo_path, 0o622)
+        fifo_fd = os.open(container.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        ctx.extra["fifo_fd"] = fifo_fd
     ctx.extra["preserve_fds"] = preserve_fds
 
     pid = os.fork()
     if pid == 0:
         parent.close()
-        if container.lock_fd >= 0:
+        lock = container.lock_fd if container is not None else lock_fd
+        if lock is not None and lock >= 0:
             # flock belongs to the open file: the long-lived init must not hold it
-            os.close(container.lock_fd)
+            os.close(lock)
         from pyrunc.executor.init import child_main
         child_main(plan, ctx, child, preserve_fds)
     child.close()
-    os.close(fifo_fd)
+    if fifo_fd >= 0:
+        os.close(fifo_fd)
     if console:
         console.close()
     init_pid = None
     try:
+        ctx.extra["child_pid"] = pid
+        run_steps(plan.phase(Phase.CGROUPS), ctx)
+        parent.send("go")
         init_pid = _drive(parent, plan, pid, on_pid, creating_state)
+        if for_exec:
+            _await_exec(parent)
     except BaseException:
         from pyrunc.procs import wait_gone
         for p in {pid, init_pid} - {None}:
@@ -101,6 +112,13 @@ def _drive(chan, plan, child_pid, on_pid, creating_state):
             chan.send("ok", state=json.dumps(state))
         elif kind == "ready":
             return init_pid
+
+
+def _await_exec(chan):
+    """After `ready` an exec'd process still has its last steps; EOF means execve worked."""
+    msg = chan.recv()
+    if msg is not None and msg["t"] == "error":
+        raise RuntimeFailure(f"unable to start container process: {msg['msg']}")
 
 
 def _kill_quietly(pid):

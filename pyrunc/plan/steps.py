@@ -9,6 +9,8 @@ import enum
 
 
 class Phase(enum.Enum):
+    # in pyrunc create, right after fork, before the child may go on: cgroups
+    CGROUPS = "cgroups"
     # in the forked child, before the init exists: setns/unshare
     NAMESPACES = "namespaces"
     # in the init, mount namespace ready, before pivot_root

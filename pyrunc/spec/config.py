@@ -237,6 +237,9 @@ class Config:
     hooks: Hooks = Hooks()
     annotations: dict = field(default_factory=dict)
     linux: Linux = Linux()
+    # the document this was made from: saved in state.json so that `exec`
+    # needs neither the bundle nor a second validation
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_dict(cls, d, bundle):
@@ -256,4 +259,5 @@ class Config:
             hooks=Hooks.from_dict(d.get("hooks") or {}),
             annotations=dict(d.get("annotations") or {}),
             linux=Linux.from_dict(d.get("linux") or {}),
+            raw=d,
         )

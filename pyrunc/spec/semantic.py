@@ -14,6 +14,7 @@ import os
 import posixpath
 
 from pyrunc.errors import ConfigError
+from pyrunc.spec.config import HOOK_STAGES
 from pyrunc.spec.validate import json_path
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
@@ -38,7 +39,7 @@ def _q(text):
 
 
 def _host_netns(path):
-    """True when `path` names the network namespace pyrunc itself runs in (OSError if unreadable)."""
+    """True when `path` is pyrunc's own network namespace (OSError if unreadable)."""
     st, own = os.stat(path), os.stat("/proc/self/ns/net")
     return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
 
@@ -72,9 +73,10 @@ def check_config(doc, require_process=True, host_netns=_host_netns):
             warnings.append(f"mount destination {dest} is not absolute. Support for "
                             "non-absolute mount destinations will be removed in a future release.")
 
-    for stage, hooks in (doc.get("hooks") or {}).items():
-        for i, hook in enumerate(hooks or ()):
-            if isinstance(hook, dict) and not hook.get("path", "").startswith("/"):
+    hooks = doc.get("hooks") or {}
+    for stage in HOOK_STAGES:      # unknown stages are ignored, as the spec asks
+        for i, hook in enumerate(hooks.get(stage) or ()):
+            if not hook["path"].startswith("/"):
                 raise ConfigError(f"hooks.{stage}[{i}].path",
                                   f"hook path {_q(hook.get('path', ''))} must be absolute")
 

@@ -55,8 +55,10 @@ def validate(doc, schema_name):
     validator = _validator(schema_name)
     errors = list(validator.iter_errors(doc))
     if errors:
-        first = min(enumerate(errors), key=lambda ie: (_doc_order(doc, ie[1].absolute_path), ie[0]))[1]
-        raise ConfigError(*_describe(first))
+        # earliest in the file wins; ties keep the validator's order
+        ranked = sorted(range(len(errors)),
+                        key=lambda i: (_doc_order(doc, errors[i].absolute_path), i))
+        raise ConfigError(*_describe(errors[ranked[0]]))
 
 
 def _validator(schema_name):
