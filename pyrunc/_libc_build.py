@@ -121,6 +121,75 @@ ffibuilder.cdef("""
     int pyrunc_pty_peer(int fd, int flags);
     int pyrunc_set_winsize(int fd, unsigned short rows, unsigned short cols);
     int pyrunc_setctty(int fd);
+
+    /* cgroup v2 device filter (executor/bpf.py) */
+    #define BPF_PROG_TYPE_CGROUP_DEVICE ...
+    #define BPF_CGROUP_DEVICE ...
+    #define BPF_F_ALLOW_MULTI ...
+    int pyrunc_bpf_prog_load(unsigned int prog_type, const void *insns, unsigned int insn_cnt,
+                             const char *license, char *log_buf, unsigned int log_size);
+    int pyrunc_bpf_prog_attach(int prog_fd, int target_fd, unsigned int attach_type,
+                               unsigned int flags);
+    int pyrunc_bpf_prog_detach(int prog_fd, int target_fd, unsigned int attach_type);
+    int pyrunc_bpf_prog_query(int target_fd, unsigned int attach_type, unsigned int *ids,
+                              unsigned int *count);
+    int pyrunc_bpf_prog_get_fd_by_id(unsigned int id);
+
+    /* seccomp through libseccomp (executor/seccomp.py): libseccomp builds and
+       exports the BPF program, we load it with seccomp(2) ourselves so that
+       every filter flag (WAIT_KILLABLE_RECV too) is ours to pass */
+    typedef void *scmp_filter_ctx;
+    enum scmp_filter_attr { SCMP_FLTATR_CTL_OPTIMIZE, ... };
+    #define SCMP_ACT_KILL_PROCESS ...
+    #define SCMP_ACT_KILL_THREAD ...
+    #define SCMP_ACT_TRAP ...
+    #define SCMP_ACT_NOTIFY ...
+    #define SCMP_ACT_LOG ...
+    #define SCMP_ACT_ALLOW ...
+    #define PYRUNC_SCMP_ACT_ERRNO ...
+    #define PYRUNC_SCMP_ACT_TRACE ...
+    #define SCMP_ARCH_X86 ...
+    #define SCMP_ARCH_X86_64 ...
+    #define SCMP_ARCH_X32 ...
+    #define SCMP_ARCH_ARM ...
+    #define SCMP_ARCH_AARCH64 ...
+    #define SCMP_ARCH_MIPS ...
+    #define SCMP_ARCH_MIPS64 ...
+    #define SCMP_ARCH_MIPS64N32 ...
+    #define SCMP_ARCH_MIPSEL ...
+    #define SCMP_ARCH_MIPSEL64 ...
+    #define SCMP_ARCH_MIPSEL64N32 ...
+    #define SCMP_ARCH_PPC ...
+    #define SCMP_ARCH_PPC64 ...
+    #define SCMP_ARCH_PPC64LE ...
+    #define SCMP_ARCH_S390 ...
+    #define SCMP_ARCH_S390X ...
+    #define SCMP_ARCH_PARISC ...
+    #define SCMP_ARCH_PARISC64 ...
+    #define SCMP_ARCH_RISCV64 ...
+    #define PYRUNC_SCMP_CMP_NE ...
+    #define PYRUNC_SCMP_CMP_LT ...
+    #define PYRUNC_SCMP_CMP_LE ...
+    #define PYRUNC_SCMP_CMP_EQ ...
+    #define PYRUNC_SCMP_CMP_GE ...
+    #define PYRUNC_SCMP_CMP_GT ...
+    #define PYRUNC_SCMP_CMP_MASKED_EQ ...
+    #define SECCOMP_FILTER_FLAG_TSYNC ...
+    #define SECCOMP_FILTER_FLAG_LOG ...
+    #define SECCOMP_FILTER_FLAG_SPEC_ALLOW ...
+    #define SECCOMP_FILTER_FLAG_NEW_LISTENER ...
+    #define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV ...
+    scmp_filter_ctx seccomp_init(uint32_t def_action);
+    void seccomp_release(scmp_filter_ctx ctx);
+    int seccomp_arch_add(scmp_filter_ctx ctx, uint32_t arch_token);
+    uint32_t seccomp_arch_native(void);
+    int seccomp_attr_set(scmp_filter_ctx ctx, enum scmp_filter_attr attr, uint32_t value);
+    int seccomp_syscall_resolve_name(const char *name);
+    int seccomp_export_bpf(const scmp_filter_ctx ctx, int fd);
+    int pyrunc_scmp_rule_add(scmp_filter_ctx ctx, uint32_t action, int syscall,
+                             unsigned int count, const uint64_t *conds);
+    int pyrunc_seccomp_load(unsigned int flags, const void *insns, unsigned int count);
+    int pyrunc_seccomp_probe_flags(unsigned int flags);
 """)
 
 ffibuilder.set_source("pyrunc._libc", r"""
@@ -251,7 +320,109 @@ ffibuilder.set_source("pyrunc._libc", r"""
     int pyrunc_setctty(int fd) {
         return ioctl(fd, TIOCSCTTY, 0);
     }
-""")
+
+    /* --- bpf(2) for the cgroup v2 device filter; glibc has no wrapper --- */
+    #include <linux/bpf.h>
+
+    static long pyrunc_bpf(int cmd, union bpf_attr *attr) {
+        return syscall(SYS_bpf, cmd, attr, sizeof(*attr));
+    }
+    int pyrunc_bpf_prog_load(unsigned int prog_type, const void *insns, unsigned int insn_cnt,
+                             const char *license, char *log_buf, unsigned int log_size) {
+        union bpf_attr attr;
+        memset(&attr, 0, sizeof(attr));
+        attr.prog_type = prog_type;
+        attr.insns = (unsigned long)insns;
+        attr.insn_cnt = insn_cnt;
+        attr.license = (unsigned long)license;
+        if (log_buf && log_size) {
+            attr.log_buf = (unsigned long)log_buf;
+            attr.log_size = log_size;
+            attr.log_level = 1;
+        }
+        return (int)pyrunc_bpf(BPF_PROG_LOAD, &attr);
+    }
+    int pyrunc_bpf_prog_attach(int prog_fd, int target_fd, unsigned int attach_type,
+                               unsigned int flags) {
+        union bpf_attr attr;
+        memset(&attr, 0, sizeof(attr));
+        attr.target_fd = target_fd;
+        attr.attach_bpf_fd = prog_fd;
+        attr.attach_type = attach_type;
+        attr.attach_flags = flags;
+        return (int)pyrunc_bpf(BPF_PROG_ATTACH, &attr);
+    }
+    int pyrunc_bpf_prog_detach(int prog_fd, int target_fd, unsigned int attach_type) {
+        union bpf_attr attr;
+        memset(&attr, 0, sizeof(attr));
+        attr.target_fd = target_fd;
+        attr.attach_bpf_fd = prog_fd;
+        attr.attach_type = attach_type;
+        return (int)pyrunc_bpf(BPF_PROG_DETACH, &attr);
+    }
+    /* *count: room in ids on the way in, programs attached on the way out */
+    int pyrunc_bpf_prog_query(int target_fd, unsigned int attach_type, unsigned int *ids,
+                              unsigned int *count) {
+        union bpf_attr attr;
+        int ret;
+        memset(&attr, 0, sizeof(attr));
+        attr.query.target_fd = target_fd;
+        attr.query.attach_type = attach_type;
+        attr.query.prog_ids = (unsigned long)ids;
+        attr.query.prog_cnt = *count;
+        ret = (int)pyrunc_bpf(BPF_PROG_QUERY, &attr);
+        *count = attr.query.prog_cnt;
+        return ret;
+    }
+    int pyrunc_bpf_prog_get_fd_by_id(unsigned int id) {
+        union bpf_attr attr;
+        memset(&attr, 0, sizeof(attr));
+        attr.prog_id = id;
+        return (int)pyrunc_bpf(BPF_PROG_GET_FD_BY_ID, &attr);
+    }
+
+    /* --- seccomp --- */
+    #include <seccomp.h>
+    #include <linux/filter.h>
+    #ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+    #define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+    #endif
+    #define PYRUNC_SCMP_ACT_ERRNO SCMP_ACT_ERRNO(0)
+    #define PYRUNC_SCMP_ACT_TRACE SCMP_ACT_TRACE(0)
+    #define PYRUNC_SCMP_CMP_NE SCMP_CMP_NE
+    #define PYRUNC_SCMP_CMP_LT SCMP_CMP_LT
+    #define PYRUNC_SCMP_CMP_LE SCMP_CMP_LE
+    #define PYRUNC_SCMP_CMP_EQ SCMP_CMP_EQ
+    #define PYRUNC_SCMP_CMP_GE SCMP_CMP_GE
+    #define PYRUNC_SCMP_CMP_GT SCMP_CMP_GT
+    #define PYRUNC_SCMP_CMP_MASKED_EQ SCMP_CMP_MASKED_EQ
+
+    /* conds: `count` groups of (arg, op, datum_a, datum_b), all ANDed */
+    int pyrunc_scmp_rule_add(scmp_filter_ctx ctx, uint32_t action, int syscall,
+                             unsigned int count, const uint64_t *conds) {
+        struct scmp_arg_cmp cmp[6];
+        unsigned int i;
+        if (count > 6)
+            return -EINVAL;
+        for (i = 0; i < count; i++) {
+            cmp[i].arg = (unsigned int)conds[4 * i];
+            cmp[i].op = (enum scmp_compare)conds[4 * i + 1];
+            cmp[i].datum_a = conds[4 * i + 2];
+            cmp[i].datum_b = conds[4 * i + 3];
+        }
+        return seccomp_rule_add_array(ctx, action, syscall, count, cmp);
+    }
+    /* returns the listener fd with SECCOMP_FILTER_FLAG_NEW_LISTENER, else 0 */
+    int pyrunc_seccomp_load(unsigned int flags, const void *insns, unsigned int count) {
+        struct sock_fprog prog = { .len = (unsigned short)count,
+                                   .filter = (struct sock_filter *)insns };
+        return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+    }
+    /* no program: EFAULT if the kernel knows the flags, EINVAL if not */
+    int pyrunc_seccomp_probe_flags(unsigned int flags) {
+        return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, NULL);
+    }
+""", libraries=["seccomp"])
 
 if __name__ == "__main__":
     ffibuilder.compile(verbose=True)

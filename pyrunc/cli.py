@@ -41,6 +41,8 @@ COMMANDS = {
                       "cap": L, "preserve-fds": I, "cgroup": L, "ignore-paused": B},
              {"e": "env", "t": "tty", "u": "user", "g": "additional-gids", "p": "process",
               "d": "detach", "c": "cap"}, 1, None),
+    "plan": ("plan", {"bundle": S, "format": S, "no-pivot": B, "no-new-keyring": B,
+                      "preserve-fds": I}, {"b": "bundle", "f": "format"}, 0, 1),
     "demo": ("demo", {}, {}, 0, 1),
 }
 
@@ -54,6 +56,7 @@ commands:
   kill     send a signal to the init   delete   delete a container
   list     list containers             spec     create a new specification file
   exec     run a process in a container
+  plan     show the steps pyrunc would take for a bundle, without running them
   demo     run the built-in busybox demo bundle
 
 global options:

@@ -68,7 +68,8 @@ def exec_plan(config, init_pid, process, preserve_fds, cgroup_dirs):
     userns = config.linux.namespace("user") is not None
     container_steps, start_steps = plan_process(config, preserve_fds=preserve_fds,
                                                 userns=userns, for_exec=True)
-    return config, Plan(tuple(steps + container_steps + start_steps))
+    from pyrunc.plan.seccomp import add_seccomp  # the container's filter binds exec'd processes too
+    return config, Plan(tuple(add_seccomp(config, steps + container_steps + start_steps)))
 
 
 def exec_into(root, cid, process, *, detach=False, pid_file=None, console_socket=None,

@@ -328,3 +328,169 @@ def fork():
 
 def execve(path, args, env):
     os.execve(path, args, env)
+
+
+# --- seccomp (executor/seccomp.py) --------------------------------------------
+# libseccomp builds the filter and exports its BPF; seccomp(2) loads it, so the
+# filter flags are ours to choose.  A filter handle is libseccomp's context.
+
+def seccomp_syscall_number(name):
+    """The native number (or libseccomp's negative pseudo number) of a syscall
+    name, or None when this libseccomp does not know it."""
+    nr = lib.seccomp_syscall_resolve_name(name.encode())
+    return None if nr == -1 else nr   # -1 is __NR_SCMP_ERROR
+
+
+def seccomp_native_arch():
+    return lib.seccomp_arch_native()
+
+
+def _scmp(ret):
+    # libseccomp returns -errno instead of setting errno
+    if ret < 0:
+        raise OSError(-ret, os.strerror(-ret))
+    return ret
+
+
+def seccomp_new(default_action):
+    """A new libseccomp filter context; free it with seccomp_release."""
+    ctx = lib.seccomp_init(default_action)
+    if ctx == ffi.NULL:
+        raise OSError(errno.EINVAL, "seccomp_init failed")
+    return ctx
+
+
+def seccomp_release(ctx):
+    lib.seccomp_release(ctx)
+
+
+def seccomp_add_arch(ctx, token):
+    ret = lib.seccomp_arch_add(ctx, token)
+    if ret != -errno.EEXIST:   # the native arch is always there
+        _scmp(ret)
+
+
+def seccomp_optimize(ctx, level):
+    _scmp(lib.seccomp_attr_set(ctx, lib.SCMP_FLTATR_CTL_OPTIMIZE, level))
+
+
+def seccomp_add_rule(ctx, action, nr, conds=()):
+    """conds: ((arg, op, datum_a, datum_b), ...), all of which must hold."""
+    flat = [v for c in conds for v in c]
+    arr = ffi.new("uint64_t[]", flat) if flat else ffi.NULL
+    _scmp(lib.pyrunc_scmp_rule_add(ctx, action, nr, len(conds), arr))
+
+
+def seccomp_export(ctx):
+    """The filter's BPF program as bytes (struct sock_filter[])."""
+    fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
+    try:
+        _scmp(lib.seccomp_export_bpf(ctx, fd))
+        size = os.lseek(fd, 0, os.SEEK_CUR)
+        return os.pread(fd, size, 0)
+    finally:
+        os.close(fd)
+
+
+def seccomp_load(bpf, flags):
+    """Install a BPF program with seccomp(SECCOMP_SET_MODE_FILTER); returns the
+    listener fd when flags carry SECCOMP_FILTER_FLAG_NEW_LISTENER, else 0."""
+    buf = ffi.from_buffer(bpf)
+    return _check(lib.pyrunc_seccomp_load(flags, buf, len(bpf) // 8))
+
+
+def seccomp_flags_supported(flags):
+    """Whether the kernel accepts these SECCOMP_FILTER_FLAG_* bits (nothing is loaded)."""
+    lib.pyrunc_seccomp_probe_flags(flags)
+    return ffi.errno == errno.EFAULT
+
+
+def unix_connect(path):
+    """A SOCK_STREAM unix socket fd connected to path (close-on-exec)."""
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError as e:
+        s.close()
+        raise OSError(e.errno, os.strerror(e.errno), path) from None
+    return s.detach()
+
+
+def send_all_with_fds(sock_fd, payload, fds):
+    """sendmsg payload with fds in SCM_RIGHTS on the first chunk, looping (with
+    sendmsg only) until all is sent; a peer gone is EPIPE, never SIGPIPE."""
+    import socket
+    s = socket.socket(fileno=sock_fd)
+    try:
+        sent = socket.send_fds(s, [payload], list(fds), socket.MSG_NOSIGNAL)
+        while sent < len(payload):
+            sent += s.sendmsg([payload[sent:]], [], socket.MSG_NOSIGNAL)
+    finally:
+        s.detach()
+
+
+# --- cgroups (executor/cgroups.py, executor/bpf.py) --------------------------
+
+def mkdir(path, mode=0o755):
+    os.mkdir(path, mode)
+
+
+def rmdir(path):
+    os.rmdir(path)
+
+
+def write_file(path, data):
+    """Write data to an existing file in ONE write(2): cgroupfs takes each write
+    as one value, so a value must never be split."""
+    fd = os.open(path, os.O_WRONLY | O_CLOEXEC)
+    try:
+        os.write(fd, data.encode() if isinstance(data, str) else data)
+    finally:
+        os.close(fd)
+
+
+def bpf_prog_load(prog_type, insns, license="Apache-2.0"):
+    """Load a BPF program (insns: bytes of struct bpf_insn); returns its fd.
+
+    On failure the verifier's log, when it wrote one, is the OSError's text.
+    """
+    count = len(insns) // 8
+    buf = ffi.new("char[]", insns)
+    lic = ffi.new("char[]", license.encode())
+    log = ffi.new("char[]", 65536)
+    fd = lib.pyrunc_bpf_prog_load(prog_type, buf, count, lic, log, 65536)
+    if fd < 0:
+        err = ffi.errno
+        text = ffi.string(log).decode(errors="replace").strip()
+        raise OSError(err, os.strerror(err) + (f" (verifier: {text})" if text else ""))
+    os.set_inheritable(fd, False)
+    return fd
+
+
+def bpf_prog_attach(prog_fd, target_fd, attach_type, flags=0):
+    _check(lib.pyrunc_bpf_prog_attach(prog_fd, target_fd, attach_type, flags))
+
+
+def bpf_prog_detach(prog_fd, target_fd, attach_type):
+    _check(lib.pyrunc_bpf_prog_detach(prog_fd, target_fd, attach_type))
+
+
+def bpf_prog_query(target_fd, attach_type):
+    """Ids of the programs attached to target_fd for attach_type."""
+    room = 64
+    while True:
+        ids = ffi.new("unsigned int[]", room)
+        count = ffi.new("unsigned int *", room)
+        if lib.pyrunc_bpf_prog_query(target_fd, attach_type, ids, count) == 0:
+            return [ids[i] for i in range(count[0])]
+        err = ffi.errno
+        if err != errno.ENOSPC or count[0] <= room:
+            raise OSError(err, os.strerror(err))
+        room = count[0]
+
+
+def bpf_prog_get_fd_by_id(prog_id):
+    fd = _check(lib.pyrunc_bpf_prog_get_fd_by_id(prog_id))
+    os.set_inheritable(fd, False)
+    return fd

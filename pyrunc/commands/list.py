@@ -1,8 +1,18 @@
 import json
+import os
 import sys
 
 from pyrunc.errors import ContainerNotFound, UsageError
 from pyrunc.state import Container, list_ids
+
+
+def _owner(path):
+    import pwd
+    uid = os.stat(path).st_uid
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
 
 
 def main(g, a):
@@ -12,8 +22,11 @@ def main(g, a):
     states = []
     for cid in list_ids(g["root"]):
         try:
-            states.append(Container(g["root"], cid).oci_state())
-        except ContainerNotFound:
+            st = Container(g["root"], cid).oci_state()
+            # runc's list (unlike its state) names the owner of the state dir
+            st["owner"] = _owner(os.path.join(g["root"], cid))
+            states.append(st)
+        except (ContainerNotFound, FileNotFoundError):
             continue   # deleted while we listed
     if a.flags.get("quiet"):
         sys.stdout.write("".join(s["id"] + "\n" for s in states))

@@ -89,6 +89,7 @@ def _drive(chan, plan, child_pid, on_pid, creating_state):
     userns = next((s for s in plan.phase(Phase.NAMESPACES) if isinstance(s, CreateUserNamespace)),
                   None)
     init_pid = None
+    rootfs_done = False
     while True:
         msg = chan.recv()
         if msg is None:
@@ -105,13 +106,18 @@ def _drive(chan, plan, child_pid, on_pid, creating_state):
             if on_pid:
                 on_pid(init_pid)
         elif kind == "rootfs-done":
+            rootfs_done = True
+        elif kind == "ready":
+            return init_pid
+        # After ForkInit the intermediate sends "pid" and the init "rootfs-done"
+        # on the same channel: either may come first.  The hooks need the pid.
+        if rootfs_done and init_pid is not None:
+            rootfs_done = False
             state = creating_state(init_pid)
             for step in plan.phase(Phase.RUNTIME_HOOKS):
                 run_hooks(step.stage, step.hooks, state)
             import json
             chan.send("ok", state=json.dumps(state))
-        elif kind == "ready":
-            return init_pid
 
 
 def _await_exec(chan):

@@ -7,7 +7,8 @@ from pyrunc.plan.namespaces import creates, plan_namespaces
 from pyrunc.plan.steps import AwaitStart, JoinSessionKeyring, Phase, Plan, RunHooks
 
 
-def build_plan(config, *, cid="", no_pivot=False, no_new_keyring=False, preserve_fds=0):
+def build_plan(config, *, cid="", no_pivot=False, no_new_keyring=False, preserve_fds=0,
+               systemd_cgroup=False):
     from pyrunc.plan.process import plan_process
     from pyrunc.plan.rootfs import plan_rootfs
 
@@ -35,7 +36,8 @@ def build_plan(config, *, cid="", no_pivot=False, no_new_keyring=False, preserve
         steps.append(RunHooks("poststart", hooks["poststart"], Phase.POSTSTART))
     if hooks["poststop"]:
         steps.append(RunHooks("poststop", hooks["poststop"], Phase.POSTSTOP))
-    return Plan(tuple(steps))
+    from pyrunc.plan.seccomp import add_seccomp
+    return Plan(tuple(add_seccomp(config, steps)))
 
 
 # Inside the container phase: sysctls before readonlyPaths make /proc/sys

@@ -32,9 +32,19 @@ class Step:
     phase = None  # class attribute set by each subclass
 
     def describe(self):
-        """One readable line for `pyrunc plan`."""
-        args = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
-        return f"{type(self).__name__}({args})"
+        """One readable line for `pyrunc plan`: mount flags by name, defaults left out."""
+        parts = []
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v == f.default and f.default is not None:
+                continue
+            if f.name.endswith("flags") and isinstance(v, int):
+                parts.append(f"{f.name}={_flag_names(v)}")
+            elif f.name == "propagation" and isinstance(v, tuple):
+                parts.append(f"{f.name}=({', '.join(_flag_names(x) for x in v)})")
+            else:
+                parts.append(f"{f.name}={v!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     def to_dict(self):
         d = {"step": type(self).__name__, "phase": self.phase.value}
@@ -44,12 +54,115 @@ class Step:
         return d
 
 
+def _flag_names(value):
+    """MS_* bits as 'MS_BIND|MS_REC' (the numbers alone tell a reader nothing)."""
+    from pyrunc.plan import mountopts
+    names = [n for n in dir(mountopts) if n.startswith("MS_")]
+    out, rest = [], value
+    for n in sorted(names, key=lambda n: getattr(mountopts, n)):
+        bit = getattr(mountopts, n)
+        if bit and value & bit == bit and rest & bit:
+            out.append(n)
+            rest &= ~bit
+    if rest:
+        out.append(hex(rest))
+    return "|".join(out) or "0"
+
+
 def _step(phase):
     def wrap(cls):
         cls = dataclass(frozen=True)(cls)
         cls.phase = phase
         return cls
     return wrap
+
+
+# --- cgroups (pyrunc create, right after fork; pyrunc update) ----------------
+# Planned by pyrunc.plan.cgroups, carried out by pyrunc.executor.cgroups.
+# `field` on a write is the config path it comes from, for error messages.
+
+@_step(Phase.CGROUPS)
+class CreateCgroup(Step):
+    """mkdir each missing level of `dir` below `base` (an existing cgroup).
+
+    Levels it makes are appended to ctx.extra["cgroup_created"], so that
+    destroy removes exactly those.  cpuset: a new v1 cpuset cgroup has no
+    cpus or mems and could hold no task, so each new level gets its parent's.
+    An existing `dir` that already holds processes is refused.
+    """
+    dir: str
+    base: str
+    keys: tuple           # what state.json calls it: ("cpu", "cpuacct"), ("name=systemd",), ("unified",)
+    cpuset: bool = False
+
+
+@_step(Phase.CGROUPS)
+class EnableControllers(Step):
+    """cgroup v2: enable every controller `dir` has for its children (cgroup.subtree_control)."""
+    dir: str
+
+
+@_step(Phase.CGROUPS)
+class WriteCgroupFile(Step):
+    """Write `value` to dir/file in one write(2).
+
+    fallback: ((file, value), ...) tried in order when `file` does not exist
+    (io.bfq.weight -> io.weight); optional: a missing file is no error.
+    """
+    dir: str
+    file: str
+    value: str
+    field: str
+    fallback: tuple = ()
+    optional: bool = False
+
+
+@_step(Phase.CGROUPS)
+class SetMemoryLimits(Step):
+    """memory limit and memory+swap limit (bytes; 0 = leave as is, -1 = unlimited).
+
+    Their order depends on the current limit (v1 wants memsw >= limit at
+    every moment); on v2 memory.swap.max is swap - limit, and the current
+    limit stands in for one not given.  check_before_update refuses a limit
+    below the current usage.
+    """
+    dir: str
+    v2: bool
+    limit: int = 0
+    swap: int = 0
+    check_before_update: bool = False
+
+
+@_step(Phase.CGROUPS)
+class SetCpuMax(Step):
+    """cgroup v2 cpu.max ("quota period"); 0 keeps the current value of that half."""
+    dir: str
+    quota: int = 0
+    period: int = 0
+
+
+@_step(Phase.CGROUPS)
+class SetDevicesV1(Step):
+    """v1 devices cgroup to (default_allow, rules): from the current devices.list,
+    only the differences when both deny by default, else a reset and every rule."""
+    dir: str
+    default_allow: bool
+    rules: tuple          # exception rule strings, "c 1:3 rwm"
+
+
+@_step(Phase.CGROUPS)
+class LoadDeviceFilter(Step):
+    """cgroup v2: an eBPF device program for (default_allow, rules), attached to dir
+    in place of any device program attached there before."""
+    dir: str
+    default_allow: bool
+    rules: tuple
+
+
+@_step(Phase.CGROUPS)
+class JoinCgroup(Step):
+    """Write ctx.extra["child_pid"] into each dir's cgroup.procs."""
+    dirs: tuple
 
 
 # --- namespaces (child) ------------------------------------------------------
@@ -80,6 +193,13 @@ class ForkInit(Step):
 @_step(Phase.NAMESPACES)
 class SetTimeOffsets(Step):
     offsets: tuple        # (("monotonic", secs, nanosecs), ("boottime", secs, nanosecs))
+
+
+@_step(Phase.NAMESPACES)
+class ConnectSeccompListener(Step):
+    """Connect to linux.seccomp.listenerPath (a host path) first thing, before
+    namespaces and pivot_root hide it; LoadSeccomp sends the notify fd on it."""
+    path: str
 
 
 # --- rootfs (init, before pivot) ---------------------------------------------
@@ -302,6 +422,39 @@ class Chdir(Step):
     """
     cwd: str
     after_user: bool = False
+
+
+@_step(Phase.CONTAINER)
+class CompileSeccomp(Step):
+    """Build the BPF program of linux.seccomp (libseccomp) for LoadSeccomp.
+
+    Always in the CONTAINER phase, so a profile libseccomp rejects fails create.
+    """
+    filter: object        # pyrunc.plan.seccomp.SeccompFilter
+
+    def describe(self):
+        return f"CompileSeccomp({self.filter.summary()})"
+
+    def to_dict(self):
+        import dataclasses
+        return {"step": "CompileSeccomp", "phase": self.phase.value,
+                "filter": dataclasses.asdict(self.filter)}
+
+
+@dataclass(frozen=True)
+class LoadSeccomp(Step):
+    """Install the compiled filter; with a listener, send its fd and the state.
+
+    CONTAINER (before the identity switch: without no_new_privs it needs
+    CAP_SYS_ADMIN) or START (with no_new_privs: right before Exec).
+    """
+    phase: Phase = Phase.CONTAINER
+
+    def describe(self):
+        return "LoadSeccomp()"
+
+    def to_dict(self):
+        return {"step": "LoadSeccomp", "phase": self.phase.value}
 
 
 @_step(Phase.CONTAINER)

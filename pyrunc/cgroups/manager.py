@@ -1,0 +1,268 @@
+"""A container's cgroups after create, from what state.json saved.
+
+The saved dict maps a controller ("memory", "cpu", ...), "name=systemd" or
+"unified" to the container's directory in that hierarchy (co-mounted
+controllers share one); `created` lists the directories create made
+(parents included), which destroy removes once the container is gone.
+Everything here uses plain file operations and the cheapest standard
+modules: `kill --all`, `delete`, `pause` and `state` import it.
+"""
+import errno
+import os
+import select
+import time
+
+from pyrunc.errors import RuntimeFailure, StateError
+
+# where pids() and freeze look first, as runc does
+_V1_FREEZER = "freezer"
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def _try_read(path):
+    try:
+        return _read(path)
+    except OSError:
+        return ""
+
+
+def _write(path, value):
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def is_frozen(paths):
+    """Whether the container whose state saved `paths` is paused (cheap: one file read)."""
+    if not paths:
+        return False
+    if _V1_FREEZER in paths:
+        return _try_read(os.path.join(paths[_V1_FREEZER], "freezer.state")).strip() == "FROZEN"
+    unified = paths.get("unified")
+    if unified and len(set(paths.values())) == 1:
+        return _try_read(os.path.join(unified, "cgroup.freeze")).strip() == "1"
+    return False
+
+
+class Manager:
+    def __init__(self, paths, created=()):
+        self.paths = dict(paths or {})
+        self.created = list(created or ())
+
+    @classmethod
+    def from_state(cls, paths, created=()):
+        return cls(paths, created)
+
+    @classmethod
+    def for_state(cls, state):
+        """From a pyrunc.state.State (its `cgroups` and `cgroups_created`, when present)."""
+        return cls(getattr(state, "cgroups", None) or {},
+                   getattr(state, "cgroups_created", None) or ())
+
+    # --- layout --------------------------------------------------------------
+    @property
+    def v2(self):
+        """cgroup v2 only: the one directory is in the unified tree."""
+        return bool(self.paths) and set(self.paths) == {"unified"}
+
+    def dirs(self):
+        """Each directory once, in saved order."""
+        return list(dict.fromkeys(self.paths.values()))
+
+    def path(self, controller):
+        return self.paths.get("unified" if self.v2 else controller)
+
+    def exists(self):
+        return any(os.path.isdir(d) for d in self.dirs())
+
+    # --- processes ---------------------------------------------------------------
+    def pids(self):
+        """Every pid in the container's cgroups (nested cgroups included), sorted."""
+        found = set()
+        for d in self.dirs():
+            for dirpath, _dirs, files in os.walk(d):
+                if "cgroup.procs" in files:
+                    found.update(int(p) for p in _try_read(
+                        os.path.join(dirpath, "cgroup.procs")).split())
+        return sorted(found)
+
+    def join(self, pid):
+        """Move pid into every one of the container's cgroups (exec)."""
+        for d in self.dirs():
+            try:
+                _write(os.path.join(d, "cgroup.procs"), str(pid))
+            except OSError as e:
+                raise RuntimeFailure(f"cannot join cgroup {d}: {_text(e)}") from None
+
+    def kill_all(self, sig):
+        """Signal every process, frozen meanwhile so that none forks past the signal."""
+        import signal as _signal
+        if self.v2 and sig == _signal.SIGKILL and os.path.exists(self._f("unified", "cgroup.kill")):
+            _write(self._f("unified", "cgroup.kill"), "1")
+            return
+        froze = False
+        if self.can_freeze() and not self.is_frozen():
+            try:
+                self.freeze()
+                froze = True
+            except RuntimeFailure:
+                pass
+        try:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        finally:
+            if froze:
+                self.thaw()
+
+    # --- freezer -------------------------------------------------------------------
+    def _f(self, controller, name):
+        return os.path.join(self.path(controller), name)
+
+    def can_freeze(self):
+        return (self.v2 and os.path.exists(self._f("unified", "cgroup.freeze"))) or \
+            (_V1_FREEZER in self.paths)
+
+    def is_frozen(self):
+        return is_frozen(self.paths)
+
+    def freeze(self, timeout=10.0):
+        if not self.can_freeze():
+            raise RuntimeFailure("cannot pause: the freezer cgroup controller is not available")
+        if self.v2:
+            self._freeze_v2("1", timeout)
+        else:
+            self._freeze_v1("FROZEN", timeout)
+
+    def thaw(self, timeout=10.0):
+        if not self.can_freeze():
+            raise RuntimeFailure("cannot resume: the freezer cgroup controller is not available")
+        if self.v2:
+            self._freeze_v2("0", timeout)
+        else:
+            self._freeze_v1("THAWED", timeout)
+
+    def _freeze_v1(self, want, timeout):
+        path = self._f(_V1_FREEZER, "freezer.state")
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            # FREEZING can stall on a task in an uninterruptible sleep: write
+            # again until every task is frozen, as often as it takes
+            _write(path, want)
+            state = _read(path).strip()
+            if state == want:
+                return
+            if time.monotonic() > deadline:
+                if want == "FROZEN":
+                    _write(path, "THAWED")
+                raise RuntimeFailure(f"unable to {'freeze' if want == 'FROZEN' else 'thaw'} "
+                                     f"cgroup {os.path.dirname(path)}: still {state}")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    def _freeze_v2(self, want, timeout):
+        _write(self._f("unified", "cgroup.freeze"), want)
+        events = self._f("unified", "cgroup.events")
+        frozen = "frozen " + want
+        fd = os.open(events, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            poll = select.poll()
+            poll.register(fd, select.POLLPRI)
+            deadline = time.monotonic() + timeout
+            while True:
+                if frozen in os.pread(fd, 4096, 0).decode().splitlines():
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    if want == "1":
+                        _write(self._f("unified", "cgroup.freeze"), "0")
+                    raise RuntimeFailure(f"unable to {'freeze' if want == '1' else 'thaw'} "
+                                         f"cgroup {self.path('unified')}: timed out")
+                poll.poll(min(left, 0.1) * 1000)   # cgroup.events signals changes as POLLPRI
+        finally:
+            os.close(fd)
+
+    # --- update, stats, events ---------------------------------------------------------
+    def update(self, resources):
+        """Apply a LinuxResources dict to the running container (0/absent = unchanged)."""
+        from pyrunc.cgroups.update import apply
+        apply(self, resources)
+
+    def stats(self):
+        """runc's `events --stats` data object."""
+        from pyrunc.cgroups.stats import collect
+        return collect(self)
+
+    def oom_events(self):
+        """An OomWatch: a pollable fd() and count() of new OOM kills since the last call."""
+        from pyrunc.cgroups.oom import OomWatch
+        return OomWatch(self)
+
+    # --- removal ---------------------------------------------------------------------------
+    def destroy(self, timeout=5.0):
+        """rmdir the container's cgroups (and nested ones) and the parents create made.
+
+        Retries while the last processes leave; already-gone is fine.  A parent
+        another container still uses stays.
+        """
+        deadline = time.monotonic() + timeout
+        failed = []
+        for d in self.dirs():
+            err = _remove_tree(d, deadline)
+            if err:
+                failed.append(f"{d}: {err}")
+        leaves = set(self.dirs())
+        for d in sorted(set(self.created) - leaves, key=lambda p: p.count("/"), reverse=True):
+            try:
+                os.rmdir(d)
+            except OSError as e:
+                if e.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EBUSY, errno.EEXIST):
+                    failed.append(f"{d}: {_text(e)}")
+        if failed:
+            raise RuntimeFailure("unable to remove cgroups: " + "; ".join(failed))
+
+    def paused_status_check(self):
+        if self.is_frozen():
+            raise StateError("container is paused")
+
+
+def _text(e):
+    from pyrunc.errors import oserror_text
+    return oserror_text(e)
+
+
+def _remove_tree(top, deadline):
+    """rmdir top and every cgroup below it, deepest first; None or the error text."""
+    delay = 0.005
+    while True:
+        try:
+            subdirs = [dp for dp, _dn, _fn in os.walk(top)]
+        except OSError:
+            subdirs = []
+        if not subdirs and not os.path.isdir(top):
+            return None
+        busy = None
+        for d in sorted(subdirs, key=lambda p: p.count("/"), reverse=True):
+            try:
+                os.rmdir(d)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                if e.errno not in (errno.EBUSY, errno.ENOTEMPTY):
+                    return _text(e)
+                busy = e
+        if busy is None:
+            return None
+        if time.monotonic() > deadline:
+            return _text(busy)
+        time.sleep(delay)   # processes are still leaving
+        delay = min(delay * 2, 0.1)
