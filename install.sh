@@ -93,3 +93,4 @@ else
     (cd "$HERE" && "$VENV/bin/python" pyrunc/_libc_build.py >/dev/null)
     echo "$want_stamp" > "$stamp"
 fi
+

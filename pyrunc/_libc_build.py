@@ -139,7 +139,6 @@ ffibuilder.cdef("""
        exports the BPF program, we load it with seccomp(2) ourselves so that
        every filter flag (WAIT_KILLABLE_RECV too) is ours to pass */
     typedef void *scmp_filter_ctx;
-    enum scmp_filter_attr { SCMP_FLTATR_CTL_OPTIMIZE, ... };
     #define SCMP_ACT_KILL_PROCESS ...
     #define SCMP_ACT_KILL_THREAD ...
     #define SCMP_ACT_TRAP ...
@@ -183,7 +182,6 @@ ffibuilder.cdef("""
     void seccomp_release(scmp_filter_ctx ctx);
     int seccomp_arch_add(scmp_filter_ctx ctx, uint32_t arch_token);
     uint32_t seccomp_arch_native(void);
-    int seccomp_attr_set(scmp_filter_ctx ctx, enum scmp_filter_attr attr, uint32_t value);
     int seccomp_syscall_resolve_name(const char *name);
     int seccomp_export_bpf(const scmp_filter_ctx ctx, int fd);
     int pyrunc_scmp_rule_add(scmp_filter_ctx ctx, uint32_t action, int syscall,

@@ -43,6 +43,7 @@ COMMANDS = {
               "d": "detach", "c": "cap"}, 1, None),
     "plan": ("plan", {"bundle": S, "format": S, "no-pivot": B, "no-new-keyring": B,
                       "preserve-fds": I}, {"b": "bundle", "f": "format"}, 0, 1),
+    "features": ("features", {}, {}, 0, 0),
     "demo": ("demo", {}, {}, 0, 1),
 }
 
@@ -56,6 +57,7 @@ commands:
   kill     send a signal to the init   delete   delete a container
   list     list containers             spec     create a new specification file
   exec     run a process in a container
+  features what this build and host support (JSON)
   plan     show the steps pyrunc would take for a bundle, without running them
   demo     run the built-in busybox demo bundle
 

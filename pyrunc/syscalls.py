@@ -370,10 +370,6 @@ def seccomp_add_arch(ctx, token):
         _scmp(ret)
 
 
-def seccomp_optimize(ctx, level):
-    _scmp(lib.seccomp_attr_set(ctx, lib.SCMP_FLTATR_CTL_OPTIMIZE, level))
-
-
 def seccomp_add_rule(ctx, action, nr, conds=()):
     """conds: ((arg, op, datum_a, datum_b), ...), all of which must hold."""
     flat = [v for c in conds for v in c]

@@ -12,10 +12,13 @@
 #     -m MEM   guest memory (default 1G)      -c N   guest vCPUs (default 2)
 #
 # The guest sees the host's root read-only (virtme-ng, 9p), so the host's
-# /usr, python and the project's .venv run unchanged inside it.  Its /tmp is a
-# private tmpfs.  It runs under TCG (software emulation): KVM on this machine
-# kind is paravirtual and cannot boot a stock kernel.  Set
-# PYRUNC_CG2_ACCEL=kvm where /dev/kvm is real hardware KVM (~10x faster).
+# /usr, python and the project's .venv run unchanged inside it.  Its /tmp is
+# writable: virtme-ng lays a tmpfs overlay on the host's /tmp, discarded at
+# power-off (shared directories under /tmp are mounted over it).  The guest
+# runs under TCG (software emulation): KVM on this machine kind is
+# paravirtual and cannot boot a stock kernel.  Set PYRUNC_CG2_ACCEL=kvm where
+# /dev/kvm is real hardware KVM (~10x faster).  Guest boot takes ~8 s, and
+# every process start is ~40x slower than on the host.
 #
 # Exit status: CMD's own; 124 when the time limit hit; 125 when setup or the
 # guest failed before CMD finished (the reason is on stderr, prefixed
@@ -137,7 +140,7 @@ while getopts "C:w:e:t:m:c:h" opt; do
     case $opt in
         C) WORKDIR=$OPTARG ;; w) RW+=("$OPTARG") ;; e) PASS+=("$OPTARG") ;;
         t) LIMIT=$OPTARG ;; m) MEM=$OPTARG ;; c) CPUS=$OPTARG ;;
-        h) sed -n '2,33p' "$0"; exit 0 ;;
+        h) sed -n '2,36p' "$0"; exit 0 ;;
         *) die "bad option (see -h)" ;;
     esac
 done
@@ -169,7 +172,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' TERM INT HUP
 
-# The guest side: a pure v2 /sys/fs/cgroup, a private writable /tmp, the
+# The guest side: a pure v2 /sys/fs/cgroup, a writable /tmp, the
 # chosen environment, then CMD.  Its exit status goes to a file in the shared
 # run directory, which tells "CMD finished" apart from "the guest died".
 {
@@ -177,7 +180,8 @@ trap 'exit 143' TERM INT HUP
     echo 'fail() { echo "[run-in-guest] guest: $*" >&2; exit 125; }'
     echo 'grep -q "^[^ ]* /sys/fs/cgroup cgroup2 " /proc/mounts || mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "cannot mount cgroup2"'
     echo 'if grep -q "^[^ ]* /sys/fs/cgroup/" /proc/mounts; then fail "/sys/fs/cgroup has v1 mounts below it"; fi'
-    echo 'touch /tmp/.rw-probe 2>/dev/null && rm -f /tmp/.rw-probe || mount -t tmpfs -o mode=1777 tmpfs /tmp || fail "no writable /tmp"'
+    # Never mount over /tmp here: the shares below it (this run directory) would vanish.
+    echo 'touch /tmp/.rw-probe 2>/dev/null && rm -f /tmp/.rw-probe || fail "the guest /tmp is not writable"'
     for v in PATH LANG LC_ALL TZ CI "${PASS[@]}"; do
         [ -n "${!v+x}" ] && printf 'export %s=%q\n' "$v" "${!v}"
     done
@@ -189,9 +193,10 @@ trap 'exit 143' TERM INT HUP
 } > "$RUN/guest.sh"
 chmod 755 "$RUN/guest.sh"
 
+# --force-9p: otherwise virtme-ng first tries (and waits for) a virtiofsd
+# for every share before it falls back to 9p.
 args=(--run "$KIMG" --force-9p --memory "$MEM" --cpus "$CPUS" --cwd "$WORKDIR" --rwdir "$RUN")
 for d in "${shares[@]}"; do args+=(--rwdir "$d"); done
-# virtio-fs would first try (and time out on) a virtiofsd for every share.
 [ "$ACCEL" = kvm ] || args+=(--disable-kvm)
 [ "${PYRUNC_CG2_VERBOSE:-0}" = 1 ] && args+=(--verbose)
 
