@@ -171,6 +171,11 @@ def main(argv=None):
     except PyruncError as e:
         log.error(str(e))
         return e.exit_code
+    except OSError as e:
+        # an OS error nobody turned into a PyruncError: still one line, no traceback
+        from pyrunc.errors import oserror_text
+        log.error(f"{e.filename + ': ' if e.filename else ''}{oserror_text(e)}")
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -19,20 +19,32 @@ def write_pid_file(path, pid):
     # containerd parses it strictly: the decimal pid and no newline
     path = os.path.abspath(path)
     tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.rename(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(str(pid))
+        os.rename(tmp, path)
+    except OSError as e:
+        from pyrunc.errors import oserror_text
+        raise RuntimeFailure(f"failed to write pid file {path}: {oserror_text(e)}") from None
 
 
 def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=False,
            preserve_fds=0, detach=True, no_new_keyring=False):
+    """Create the container; returns (init pid, console) where console is the
+    socket the pty master arrives on when a foreground run made its own."""
     from pyrunc.spec.loader import load_bundle
     bundle = os.path.abspath(bundle)
     config = load_bundle(bundle)
     if config.process is None:
         raise UsageError("config.json: process is required to create a container")
-    if config.process.terminal and not console_socket and detach:
-        raise UsageError("cannot allocate tty if pyrunc will detach without setting console socket")
+    own_console = None
+    if config.process.terminal and not console_socket:
+        if detach:
+            raise UsageError("cannot allocate tty if pyrunc will detach without setting "
+                             "console socket")
+        # a foreground `run` on the caller's terminal: the pty master comes to us
+        import socket
+        own_console, console_socket = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     if console_socket and not config.process.terminal:
         raise UsageError("cannot use console socket if pyrunc will not detach or allocate tty")
     if preserve_fds < 0:
@@ -66,8 +78,10 @@ def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=Fa
         c.save(st)
         if pid_file:
             write_pid_file(pid_file, pid)
-        return pid
+        return pid, own_console
     except BaseException:
+        if own_console is not None:
+            own_console.close()
         _kill_init(c)
         c.remove_dir()
         raise

@@ -110,7 +110,7 @@ class Container:
         """flock the state directory; ContainerNotFound if it is not there (any more)."""
         try:
             fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise ContainerNotFound(self.id) from None
         fcntl.flock(fd, fcntl.LOCK_EX)
         self._lock_fd = fd
@@ -132,11 +132,14 @@ class Container:
     # --- creation -------------------------------------------------------
     def make_dir(self):
         """Claim the id atomically (mkdir) and lock the new directory."""
-        os.makedirs(self.root, mode=0o711, exist_ok=True)
         try:
+            os.makedirs(self.root, mode=0o711, exist_ok=True)
             os.mkdir(self.dir, 0o711)
         except FileExistsError:
             raise ContainerExists(self.id) from None
+        except OSError as e:
+            raise RuntimeFailure(f"cannot create the state directory {self.dir}: "
+                                 f"{os.strerror(e.errno).lower()}") from None
         fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         fcntl.flock(fd, fcntl.LOCK_EX)
         self._lock_fd = fd
@@ -157,7 +160,7 @@ class Container:
         try:
             with open(os.path.join(self.dir, STATE_FILE)) as f:
                 self._state = State.from_json_dict(json.load(f))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise ContainerNotFound(self.id) from None
         except (ValueError, TypeError) as e:
             raise RuntimeFailure(f"container {self.id}: corrupt state file: {e}") from None
@@ -210,6 +213,6 @@ class Container:
 def list_ids(root):
     try:
         names = os.listdir(root)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
     return sorted(n for n in names if os.path.isfile(os.path.join(root, n, STATE_FILE)))

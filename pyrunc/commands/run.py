@@ -23,12 +23,17 @@ def main(g, a):
         # signals that arrive before the init exists are replayed to it
         for s in FORWARDED:
             signal.signal(s, lambda n, _f: pending.append(n))
-    pid = create(root, cid, a.flags.get("bundle") or os.getcwd(),
+    pid, console = create(root, cid, a.flags.get("bundle") or os.getcwd(),
                  pid_file=a.flags.get("pid_file"), console_socket=a.flags.get("console_socket"),
                  no_pivot=a.flags.get("no_pivot", False),
                  preserve_fds=a.flags.get("preserve_fds", 0), detach=detach,
                  no_new_keyring=a.flags.get("no_new_keyring", False))
+    master = -1
     try:
+        if console is not None:
+            from pyrunc.tty_proxy import receive_master
+            with console:
+                master = receive_master(console)
         start(root, cid)
     except BaseException:
         delete(root, cid, force=True)
@@ -36,17 +41,38 @@ def main(g, a):
     if detach:
         return 0
 
-    code = wait_forwarding(pid, pending)
+    forward_signals(pid, pending)
+    if master >= 0:
+        from pyrunc.tty_proxy import proxy
+        code = proxy(master, pid, _wait_status)
+    else:
+        code = _wait_status(pid, True)
     if not a.flags.get("keep"):
         delete(root, cid, force=True)
     return code
 
 
-def wait_forwarding(pid, pending=()):
-    """Wait for pid (our child, or reparented to us as subreaper), passing signals on.
+def _exit_code(status):
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
 
-    Returns its exit code, 128+N when killed by signal N, like a shell.
-    """
+
+def _wait_status(pid, block):
+    """Reap children (we are a subreaper); pid's exit code once it has exited, else None."""
+    while True:
+        try:
+            got, status = os.waitpid(-1, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            return 255
+        if got == 0:
+            return None
+        if got == pid:
+            return _exit_code(status)
+
+
+def forward_signals(pid, pending=()):
+    """Pass the signals we get on to pid (and replay those that came early)."""
     def forward(n, _frame):
         try:
             os.kill(pid, n)
@@ -56,12 +82,12 @@ def wait_forwarding(pid, pending=()):
         signal.signal(s, forward)
     for n in pending:
         forward(n, None)
-    while True:
-        try:
-            got, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            return 255
-        if got == pid:
-            if os.WIFSIGNALED(status):
-                return 128 + os.WTERMSIG(status)
-            return os.WEXITSTATUS(status)
+
+
+def wait_forwarding(pid, pending=()):
+    """Wait for pid (our child, or reparented to us as subreaper), passing signals on.
+
+    Returns its exit code, 128+N when killed by signal N, like a shell.
+    """
+    forward_signals(pid, pending)
+    return _wait_status(pid, True)

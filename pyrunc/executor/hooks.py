@@ -8,7 +8,8 @@ from pyrunc.plan.steps import RunHooks
 
 def run_hook(index, stage, hook, state_json):
     import subprocess
-    env = dict(e.split("=", 1) for e in hook.env if "=" in e)
+    # like runc (Go's exec.Cmd with a nil Env): a hook without env inherits ours
+    env = dict(e.split("=", 1) for e in hook.env if "=" in e) if hook.env else None
     args = list(hook.args) or [hook.path]
     try:
         p = subprocess.run(args, executable=hook.path, input=state_json, env=env,

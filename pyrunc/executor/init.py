@@ -20,6 +20,7 @@ def child_main(plan, ctx, sync, keep_fds):
         # /proc/<pid>/exe (the host's interpreter) while we hold host resources.
         ctx.sys.prctl(ctx.sys.C.PR_SET_DUMPABLE, 0)
         ctx.extra["sync"] = sync
+        _close_stray_fds(ctx, sync, keep_fds)
         _preload(plan)
         # wait until the runtime has put us in our cgroups: everything we
         # fork from here on (the init) is born inside them
@@ -54,6 +55,20 @@ def child_main(plan, ctx, sync, keep_fds):
         os._exit(code)
 
 
+def _close_stray_fds(ctx, sync, preserve_fds):
+    """Drop every fd the caller leaked into create (the shim's listen socket is
+    fd 3) now, not at exec: a created container may wait for hours."""
+    keep = {0, 1, 2, sync.fileno(), ctx.console_socket_fd, ctx.extra.get("fifo_fd", -1)}
+    keep.update(range(3, 3 + preserve_fds))
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass   # the listdir fd itself, already gone
+
+
 def _preload(plan):
     """Import now whatever the steps will need: after pivot_root the container's
     root has no Python library, so a lazy import there would fail."""
@@ -72,9 +87,21 @@ def _reset_signals():
         signal.signal(sig, signal.SIG_DFL)
 
 
+# While it waits, a pid-1 init would ignore these (no handler, SIG_DFL);
+# runc's waiting init dies of them, and `docker stop` / `ctr task kill` of a
+# created container count on that.
+_DEADLY_WHILE_WAITING = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM,
+                         signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)
+
+
+def _die_of(signum, _frame):
+    os._exit(128 + signum)
+
+
 @handles(AwaitStart)
 def await_start(step, ctx):
     fd = ctx.extra["fifo_fd"]
+    saved = {s: signal.signal(s, _die_of) for s in _DEADLY_WHILE_WAITING}
     # The fifo was opened O_RDONLY|O_NONBLOCK: poll reports nothing until a
     # writer (`pyrunc start`) has come, so this blocks until start.
     poller = select.poll()
@@ -89,5 +116,7 @@ def await_start(step, ctx):
             break
         if events and events[0][1] & select.POLLHUP:
             break
+    for s, handler in saved.items():
+        signal.signal(s, handler)
     os.close(fd)
     ctx.state_json = ctx.state_json.replace(b'"status": "creating"', b'"status": "created"')

@@ -37,7 +37,9 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
     import pyrunc.syscalls as sys_
 
     parent, child = Channel.pair()
-    console = connect_console_socket(console_socket) if console_socket else None
+    # a path (--console-socket) or, for a foreground `run`, our own connected socket
+    console = (connect_console_socket(console_socket) if isinstance(console_socket, str)
+               else console_socket)
     ctx = Context(sys=sys_, config=config, rootfs=config.root.path,
                   userns=config.linux.namespace("user") is not None,
                   console_socket_fd=console.fileno() if console else -1)

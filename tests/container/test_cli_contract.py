@@ -4,11 +4,12 @@ stdio, stray fds stay out, --preserve-fds passes exactly N, the pid file, the
 import json
 import os
 import socket
+import subprocess
 
 import pytest
 
 from tests.container.realkit import (RFC3339, SH_FDS, call_with_files, error_line,
-                                     parse_fds, start_and_wait_exit)
+                                     parse_fds, start_and_wait_exit, wait_status)
 
 
 @pytest.fixture
@@ -102,14 +103,12 @@ def test_shim_command_lines(rt, bundle_factory, container_id, tmp_path):
     r = rt.call("--log-format=json", f"--log={log}", "create", f"--bundle={bundle}",
                 "--pid-file", tmp_path / "init.pid", "--no-new-keyring", cid, detached_io=True)
     assert r.returncode == 0, r.stderr
-    import subprocess
     for args in (["start", cid], ["kill", cid, "9"], ["kill", "--all", cid, "9"],
                  ["delete", cid], ["delete", "--force", cid]):
         p = subprocess.run([rt.binary, *head, *args], capture_output=True, text=True,
                            timeout=30)
         assert p.returncode == 0, (args, p.stderr)
         if args[0] == "kill" and "--all" not in args:
-            from tests.container.realkit import wait_status
             wait_status(rt, cid, "stopped")
     assert not log.exists() or log.read_text() == ""
 
@@ -178,3 +177,31 @@ def test_version_and_help(rt):
     assert "spec: 1." in r.stdout
     r = rt.call("--help")
     assert r.returncode == 0 and "create" in r.stdout
+
+
+@pytest.mark.parametrize("runtime", ["pyrunc", "runc"])
+def test_waiting_init_holds_no_stray_fd(request, make_runtime, bundle_factory, container_id,
+                                        runtime):
+    """A pipe the client leaked into create must see EOF once create returned:
+    the created container's init (alive until start) must not hold it."""
+    rt_ = make_runtime(request.getfixturevalue(runtime), name=runtime)
+    bundle = bundle_factory(args=["true"])
+    cid = container_id()
+    r_end, w_end = os.pipe()
+    try:
+        r = call_with_files(rt_, "create", "--bundle", bundle, cid, fds=[w_end],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(w_end)
+        w_end = -1
+        assert r.returncode == 0
+        os.set_blocking(r_end, False)
+        try:
+            data = os.read(r_end, 1)
+        except BlockingIOError:
+            data = None
+        assert data == b"", f"{runtime}'s created container still holds the client's pipe"
+    finally:
+        os.close(r_end)
+        if w_end >= 0:
+            os.close(w_end)
+        rt_.delete(cid, force=True)

@@ -8,6 +8,7 @@ import errno
 import os
 import select
 import socket
+import subprocess
 import threading
 import time
 
@@ -123,19 +124,59 @@ def test_console_socket(any_rt, bundle_factory, container_id, receiver):
     assert sid[1] == sid[3] == "1", f"the process leads its session: {sid}"
 
 
-def test_console_socket_with_run(any_rt, bundle_factory, container_id, receiver):
+def test_console_socket_with_run_detach(any_rt, bundle_factory, container_id, receiver):
     rt = any_rt
     bundle = _tty_bundle(bundle_factory, ["sh", "-c", "echo hi-from-tty; exit 5"])
     cid = container_id()
-    result = {}
-    t = threading.Thread(target=lambda: result.setdefault(
-        "r", rt.run(cid, bundle, "--console-socket", receiver.path)))
-    t.start()
+    r = rt.run(cid, bundle, "--detach", "--console-socket", receiver.path)
+    assert r.returncode == 0, r.stderr
     assert receiver.wait_master() is not None
-    out = receiver.read_all()
-    t.join(20)
-    assert result["r"].returncode == 5, result["r"].stderr
-    assert "hi-from-tty" in out
+    assert "hi-from-tty" in receiver.read_all()
+    wait_status(rt, cid, "stopped")
+    assert rt.delete(cid).returncode == 0
+
+
+def test_run_foreground_terminal_makes_its_own_pty(any_rt, bundle_factory, container_id):
+    """`runc run` on a terminal, with process.terminal and no --console-socket
+    (what `runc spec` gives), makes a pty itself and copies the I/O."""
+    rt = any_rt
+    bundle = _tty_bundle(bundle_factory, ["sh", "-c", "tty; echo hi-from-tty; exit 5"])
+    cid = container_id()
+    master, slave = os.openpty()
+
+    def controlling_tty():
+        import fcntl
+        import termios
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    try:
+        p = subprocess.Popen(rt.argv("run", "--bundle", bundle, cid), stdin=slave,
+                             stdout=slave, stderr=slave, preexec_fn=controlling_tty)
+        os.close(slave)
+        slave = -1
+        out = b""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            elif p.poll() is not None:
+                break
+        code = p.wait(10)
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    text = out.decode(errors="replace")
+    assert code == 5, text
+    assert "hi-from-tty" in text and "/dev/pts/" in text, text
+    assert rt.state(cid).returncode == 1
 
 
 def test_console_socket_unreachable(make_runtime, pyrunc, bundle_factory, container_id,
@@ -157,3 +198,17 @@ def test_console_socket_without_terminal(make_runtime, pyrunc, bundle_factory, c
     r = rt.create(cid, bundle, "--console-socket", receiver.path)
     assert r.returncode == 1 and "console socket" in error_line(r.stderr)
     assert rt.state(cid).returncode == 1
+
+
+def test_console_then_failure_leaves_nothing(make_runtime, pyrunc, bundle_factory,
+                                             container_id, receiver):
+    rt = make_runtime(pyrunc, name="pyrunc")
+    bundle = _tty_bundle(bundle_factory, ["nosuchcmd"])
+    cid = container_id()
+    r = rt.create(cid, bundle, "--console-socket", receiver.path)
+    assert r.returncode == 1
+    assert "executable file not found in $PATH" in error_line(r.stderr)
+    assert rt.state(cid).returncode == 1
+    if receiver.wait_master() is not None:
+        # the pty's other side is gone with the init: reading ends at once
+        assert receiver.read_all(timeout=3) == ""

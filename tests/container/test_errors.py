@@ -27,6 +27,7 @@ class Case:
     after: Callable | None = None      # after(bundle): break the bundle on disk
     files: dict = field(default_factory=dict)
     verbs: tuple = ("create", "run")
+    flags: tuple = ()
 
 
 def _truncate(bundle):
@@ -94,6 +95,9 @@ CASES = [
          overrides=_hook("createRuntime", path="/no/such/hook", args=())),
     Case("hook_timeout", ("timeout",),
          overrides=_hook("createRuntime", path="/bin/sleep", args=("sleep", "5"), timeout=1)),
+    # fails after the init exists: it must be torn down
+    Case("pid_file_dir_missing", ("pid file", "no such file or directory"),
+         args=("sleep", "10"), flags=("--pid-file", "/nonexistent-pyrunc-test-dir/x.pid")),
     Case("error_inside_user_namespace", ("executable file not found in $PATH",),
          args=("nosuchcmd",), edit=_add_ns({"type": "user"}),
          overrides={"linux": {"uidMappings": [{"containerID": 0, "hostID": 0, "size": 65536}],
@@ -157,10 +161,10 @@ def test_failure_leaves_nothing(case, verb, rt, ref, bundle_factory, base_config
     bundle = _bundle(case, bundle_factory, base_config)
     cid = container_id()
     if verb == "create":
-        want = ref.create(cid, bundle)
+        want = ref.create(cid, bundle, *case.flags)
         assert want.returncode != 0, f"runc accepted the {case.name} bundle"
         ref.delete(cid, force=True)
-    r = getattr(rt, verb)(cid, bundle, detached_io=True)
+    r = getattr(rt, verb)(cid, bundle, *case.flags, detached_io=True)
     _assert_failed_cleanly(rt, r, cid, case.words)
 
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.container.realkit import error_line, ns_link, wait_status
+from tests.container.realkit import error_line, ns_link, wait_for, wait_status
 
 # Records what one hook run saw into OUT/<stage>.*; appends the stage to OUT/order.
 HOOK_SH = r"""#!/bin/sh
@@ -19,6 +19,9 @@ readlink /proc/self/ns/mnt > "$out/$stage.mnt"
 pid=$(sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p' "$out/$stage.json")
 if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ]; then
     tr '\0' ' ' < "/proc/$pid/cmdline" > "$out/$stage.cmdline"
+fi
+if [ -n "$4" ]; then
+    if [ -e "$4" ]; then echo present; else echo gone; fi > "$out/$stage.path"
 fi
 echo "$stage" >> "$out/order"
 """
@@ -61,6 +64,14 @@ def _all_hooks_bundle(bundle_factory, tmp_path, out, args):
     return bundle
 
 
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _mark(out, what):
     with open(out / "order", "a") as f:
         f.write(f"<{what}>\n")
@@ -77,6 +88,9 @@ def _state(out, stage):
 def test_every_stage_once_in_order(rt, bundle_factory, container_id, tmp_path, out):
     bundle = _all_hooks_bundle(bundle_factory, tmp_path, out, ["sleep", "30"])
     cid = container_id()
+    # poststop also reports whether the state dir still exists
+    bundle.config["hooks"]["poststop"][0]["args"].append(os.path.join(rt.root, cid))
+    bundle.write_config()
     r = rt.create(cid, bundle)
     assert r.returncode == 0, r.stderr
     _mark(out, "created")
@@ -98,6 +112,7 @@ def test_every_stage_once_in_order(rt, bundle_factory, container_id, tmp_path, o
     st = _state(out, "poststart")
     assert (st["status"], st["pid"]) == ("running", pid)
     assert _state(out, "poststop")["status"] == "stopped"
+    assert (out / "poststop.path").read_text() == "gone\n", "poststop ran before the delete"
 
     # namespaces: the runtime's for prestart/createRuntime/poststart/poststop,
     # the container's for createContainer and startContainer
@@ -151,8 +166,7 @@ def test_create_runtime_failure_fails_create_and_leaves_nothing(rt, bundle_facto
     # the first hook ran, the failing one stopped the rest
     assert _order(out)[0] == "createRuntime" and "never" not in _order(out)
     pid = _state(out, "createRuntime")["pid"]
-    assert not os.path.exists(f"/proc/{pid}/cmdline") or \
-        open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+    assert wait_for(lambda: not _alive(pid), 2), "the init outlived the failed create"
     assert rt.state(cid).returncode == 1
     assert not os.path.exists(os.path.join(rt.root, cid))
 
@@ -174,15 +188,15 @@ def test_late_hook_failure_is_a_warning(rt, bundle_factory, container_id, stage)
         warnings[0]["msg"], rt.log_entries()
 
 
-def test_start_container_failure_stops_the_container(rt, bundle_factory, container_id,
-                                                      tmp_path):
+def test_start_container_failure_stops_the_container(rt, bundle_factory, container_id):
+    """A failing startContainer hook: the user program never runs."""
     hook = {"path": "/bin/sh", "args": ["sh", "-c", "exit 5"]}
-    bundle = bundle_factory(args=["sh", "-c", f"echo ran > /dev/null"],
+    bundle = bundle_factory(args=["sleep", "30"],
                             config_overrides={"hooks": {"startContainer": [hook]}})
     cid = container_id()
     assert rt.create(cid, bundle).returncode == 0
     rt.start(cid)
-    wait_status(rt, cid, "stopped")
+    wait_status(rt, cid, "stopped", timeout=3)
     assert rt.delete(cid).returncode == 0
 
 
@@ -225,3 +239,18 @@ def test_runtime_hooks_always_see_the_init_pid(rt, bundle_factory, container_id,
             last = json.loads(f.read())
         assert last["pid"] == pid
         os.unlink(tmp_path / "states")
+
+
+@pytest.mark.parametrize("runtime", ["pyrunc", "runc"])
+def test_hook_without_env_inherits_the_runtimes(request, make_runtime, bundle_factory,
+                                                container_id, tmp_path, runtime):
+    """runc runs a hook that has no env with its own environment (Go's nil
+    exec.Cmd.Env); hooks such as nvidia's find their tools through PATH."""
+    r_ = make_runtime(request.getfixturevalue(runtime), name=runtime)
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", f"env > {tmp_path}/env"]}
+    bundle = bundle_factory(args=["true"], config_overrides={"hooks": {"createRuntime": [hook]}})
+    r = r_.call("run", "--bundle", bundle, container_id(),
+                env={"PATH": "/usr/bin:/bin", "FROM_CLIENT": "1"})
+    assert r.returncode == 0, r.stderr
+    env = (tmp_path / "env").read_text().splitlines()
+    assert "FROM_CLIENT=1" in env and "PATH=/usr/bin:/bin" in env
