@@ -19,7 +19,7 @@ VENV="$HERE/.venv"
 # the official OCI schemas as a validation oracle.
 PACKAGES=(python3-venv python3-dev gcc libcap-dev libseccomp-dev busybox-static runc
           golang-github-opencontainers-specs-dev)
-TEST_PACKAGES=(containerd docker.io podman)
+TEST_PACKAGES=(containerd docker.io podman crun)
 
 with_test=0
 for arg in "$@"; do

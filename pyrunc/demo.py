@@ -76,74 +76,14 @@ def build_busybox_rootfs(dest, busybox=BUSYBOX):
     return dest
 
 
-def _fallback_spec(rootless):
-    """A local stand-in for pyrunc.spec.default.default_spec (used until it exists)."""
-    mounts = [
-        {"destination": "/proc", "type": "proc", "source": "proc"},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-         "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-         "options": ["nosuid", "noexec", "nodev", "ro"]},
-        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-    ]
-    caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-    namespaces = [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")]
-    spec = {
-        "ociVersion": "1.0.2",
-        "process": {
-            "terminal": True,
-            "user": {"uid": 0, "gid": 0},
-            "args": ["sh"],
-            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    "TERM=xterm"],
-            "cwd": "/",
-            "capabilities": {k: list(caps) for k in
-                             ("bounding", "effective", "permitted", "ambient")},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-            "noNewPrivileges": True,
-        },
-        "root": {"path": "rootfs", "readonly": True},
-        "hostname": "pyrunc",
-        "mounts": mounts,
-        "linux": {
-            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-            "namespaces": namespaces,
-            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-                            "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                            "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
-                              "/proc/sysrq-trigger"],
-        },
-    }
-    if rootless:
-        uid, gid = os.getuid(), os.getgid()
-        spec["linux"]["namespaces"].append({"type": "user"})
-        spec["linux"]["uidMappings"] = [{"containerID": 0, "hostID": uid, "size": 1}]
-        spec["linux"]["gidMappings"] = [{"containerID": 0, "hostID": gid, "size": 1}]
-        del spec["linux"]["resources"]
-        spec["mounts"] = [m for m in mounts if m["type"] != "cgroup"]
-    return spec
-
-
 def default_config(rootless=None):
-    """The project's default config.json as a fresh dict.
+    """The project's default config.json (`pyrunc spec`) as a fresh dict.
 
-    Uses pyrunc.spec.default.default_spec when it exists, else a local copy.
     rootless=None means "rootless unless we are root".
     """
+    from pyrunc.spec.default import default_spec
     if rootless is None:
         rootless = os.geteuid() != 0
-    try:
-        from pyrunc.spec.default import default_spec
-    except ImportError:
-        return _fallback_spec(rootless)
     return default_spec(rootless)
 
 

@@ -1,0 +1,154 @@
+"""Rows, samples, summaries (median, IQR) and the Markdown/JSON report.
+
+Pure: no processes, no I/O besides what the caller does with the strings.
+"""
+import statistics
+from dataclasses import dataclass, field
+
+RUNTIMES = ("runc", "crun", "pyrunc")
+BASELINE = "runc"
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    label: str
+    unit: str                 # "ms" or "MiB"
+    target: float = None      # pass when pyrunc/runc ratio <= target
+
+
+def time_rows(concurrency):
+    rows = [
+        Row("run", "`run` true (create+start+wait+delete)", "ms", 0.8),
+        Row("shim.create", "shim: `create`", "ms"),
+        Row("shim.start", "shim: `start`", "ms"),
+        Row("shim.wait", "shim: wait for init exit", "ms"),
+        Row("shim.delete", "shim: `delete`", "ms"),
+        Row("shim.csd", "shim: create+start+delete", "ms", 1.0),
+        Row("shim.total", "shim: create+start+wait+delete", "ms"),
+        Row("exec", "`exec` true into a running container", "ms", 1.0),
+        Row("state", "`state`", "ms", 2.0),
+        Row("kill", "`kill` KILL", "ms", 2.0),
+    ]
+    for n in concurrency:
+        rows.append(Row(f"conc{n}.wall", f"{n} × `run` concurrently: wall", "ms",
+                        1.0 if n == 50 else None))
+        if n > 1:
+            rows.append(Row(f"conc{n}.per", f"{n} × `run` concurrently: per container", "ms"))
+    return rows
+
+
+MEMORY_ROWS = [
+    Row("rss.run", "peak RSS `run`", "MiB"),
+    Row("rss.create", "peak RSS `create`", "MiB"),
+    Row("rss.start", "peak RSS `start`", "MiB"),
+    Row("rss.delete", "peak RSS `delete`", "MiB"),
+    Row("rss.exec", "peak RSS `exec`", "MiB"),
+    Row("rss.state", "peak RSS `state`", "MiB"),
+    Row("rss.kill", "peak RSS `kill`", "MiB"),
+    Row("init.rss", "waiting init (created): VmRSS", "MiB", 1.0),
+    Row("init.anon", "waiting init (created): RssAnon", "MiB", 1.0),
+    Row("init.pss", "waiting init (created): Pss", "MiB"),
+]
+
+
+@dataclass
+class Summary:
+    n: int
+    median: float
+    q1: float
+    q3: float
+    lo: float
+    hi: float
+
+    @property
+    def iqr(self):
+        return self.q3 - self.q1
+
+
+def summarize(values):
+    if not values:
+        return None
+    vals = sorted(values)
+    if len(vals) == 1:
+        q1 = q3 = vals[0]
+    else:
+        q1, _, q3 = statistics.quantiles(vals, n=4, method="inclusive")
+    return Summary(len(vals), statistics.median(vals), q1, q3, vals[0], vals[-1])
+
+
+@dataclass
+class Samples:
+    """samples[row key][runtime] -> values in the row's unit."""
+    data: dict = field(default_factory=dict)
+    failures: dict = field(default_factory=dict)   # (group, runtime) -> message
+
+    def add(self, key, runtime, value):
+        self.data.setdefault(key, {}).setdefault(runtime, []).append(value)
+
+    def summary(self, key, runtime):
+        return summarize(self.data.get(key, {}).get(runtime, []))
+
+
+def ratio(samples, key, runtime="pyrunc"):
+    a, b = samples.summary(key, runtime), samples.summary(key, BASELINE)
+    if a is None or b is None or b.median == 0:
+        return None
+    return a.median / b.median
+
+
+def _num(v, unit):
+    if unit == "MiB" or abs(v) < 10:
+        return f"{v:.2f}"
+    return f"{v:.1f}"
+
+
+def cell(summary, unit):
+    if summary is None:
+        return "—"
+    return f"{_num(summary.median, unit)} ± {_num(summary.iqr, unit)}"
+
+
+def verdict(r, target):
+    if target is None or r is None:
+        return ""
+    return "pass" if r <= target else "FAIL"
+
+
+def markdown(samples, rows, runtimes):
+    """The results table: median ± IQR per runtime, pyrunc/runc, target, pass/fail."""
+    head = ["row", "unit"] + [f"{rt}" for rt in runtimes] + ["pyrunc/runc", "target", "pass?"]
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join(["---", "---"] + ["--:"] * len(runtimes) + ["--:", "--:", "---"]) + "|"]
+    for row in rows:
+        if row.key not in samples.data:
+            continue
+        r = ratio(samples, row.key)
+        cells = [row.label, row.unit]
+        cells += [cell(samples.summary(row.key, rt), row.unit) for rt in runtimes]
+        cells += ["—" if r is None else f"{r:.2f}",
+                  "" if row.target is None else f"≤ {row.target:g}",
+                  verdict(r, row.target)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(samples, rows, runtimes):
+    out = []
+    for row in rows:
+        if row.key not in samples.data:
+            continue
+        per = {}
+        for rt in runtimes:
+            s = samples.summary(row.key, rt)
+            if s is not None:
+                per[rt] = {"median": s.median, "q1": s.q1, "q3": s.q3, "iqr": s.iqr,
+                           "min": s.lo, "max": s.hi, "n": s.n,
+                           "samples": samples.data[row.key][rt]}
+        r = ratio(samples, row.key)
+        out.append({"key": row.key, "label": row.label, "unit": row.unit,
+                    "target": row.target, "ratio": r,
+                    "crun_ratio": ratio(samples, row.key, "crun"),
+                    "pass": None if row.target is None or r is None else r <= row.target,
+                    "runtimes": per})
+    return out

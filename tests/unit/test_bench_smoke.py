@@ -1,0 +1,108 @@
+"""bench/: the report logic (no root), and one tiny real run of bench/run.py (root)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import stats
+from bench.run import parse
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_summary_median_and_iqr():
+    s = stats.summarize([5.0, 1.0, 3.0, 2.0, 4.0])
+    assert (s.n, s.median, s.q1, s.q3, s.iqr) == (5, 3.0, 2.0, 4.0, 2.0)
+    assert stats.summarize([7.0]).iqr == 0
+    assert stats.summarize([]) is None
+
+
+def test_ratio_and_verdict_against_runc():
+    samples = stats.Samples()
+    for v in (10.0, 12.0, 14.0):
+        samples.add("run", "runc", v)
+        samples.add("run", "pyrunc", v * 0.5)
+    assert stats.ratio(samples, "run") == pytest.approx(0.5)
+    assert stats.verdict(0.5, 0.8) == "pass"
+    assert stats.verdict(0.81, 0.8) == "FAIL"
+    assert stats.verdict(0.5, None) == ""
+    samples.add("state", "pyrunc", 3.0)              # no runc figure: no ratio
+    assert stats.ratio(samples, "state") is None
+
+
+def test_markdown_has_one_line_per_measured_row():
+    samples = stats.Samples()
+    samples.add("run", "runc", 30.0)
+    samples.add("run", "pyrunc", 60.0)
+    samples.add("init.rss", "runc", 9.5)
+    samples.add("init.rss", "pyrunc", 9.0)
+    rows = stats.time_rows([1, 50]) + stats.MEMORY_ROWS
+    lines = stats.markdown(samples, rows, ["runc", "crun", "pyrunc"]).splitlines()
+    assert len(lines) == 2 + 2
+    run = next(line for line in lines if line.startswith("| `run`"))
+    assert "30.0 ± 0.00" in run and "60.0 ± 0.00" in run and "| 2.00 |" in run
+    assert run.rstrip(" |").endswith("FAIL")
+    assert "| — |" in run                               # crun: no samples
+    assert lines[-1].rstrip(" |").endswith("pass")      # 9.0 <= 9.5
+
+
+def test_targets_follow_the_issue():
+    rows = {r.key: r.target for r in stats.time_rows([1, 10, 50]) + stats.MEMORY_ROWS}
+    assert rows["run"] == 0.8
+    assert rows["shim.csd"] == rows["exec"] == rows["conc50.wall"] == 1.0
+    assert rows["state"] == rows["kill"] == 2.0
+    assert rows["conc10.wall"] is None and "conc1.per" not in rows
+    assert rows["init.rss"] == 1.0
+
+
+def test_cli_rejects_unknown_groups_and_bad_counts():
+    a = parse(["--only", "run,state", "--concurrency", "50,1,10"])
+    assert a.groups == {"run", "state"} and a.conc == [1, 10, 50]
+    for bad in (["--only", "nope"], ["--concurrency", "x"], ["--samples", "0"]):
+        with pytest.raises(SystemExit):
+            parse(bad)
+
+
+def _missing():
+    if os.geteuid() != 0:
+        return "needs root"
+    for exe in ("runc", "busybox"):
+        if shutil.which(exe) is None:
+            return f"needs {exe}"
+    if not (REPO / ".venv" / "bin" / "pyrunc").exists():
+        return "needs .venv/bin/pyrunc (./install.sh)"
+    return None
+
+
+@pytest.mark.root
+@pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+def test_bench_runs_one_sample_and_leaves_nothing(tmp_path):
+    out = tmp_path / "bench.json"
+    work = tmp_path / "work"
+    work.mkdir()
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--samples", "1", "--warmup", "0",
+         "--rss-samples", "1", "--concurrency", "1,2", "--json", str(out),
+         "--tmpdir", str(work)],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode in (0, 1), done.stderr + done.stdout
+    assert "| `run` true" in done.stdout and "pyrunc/runc" in done.stdout
+    report = json.loads(out.read_text())
+    # exit 1 means some runtime failed a group, and the report must name it
+    assert (done.returncode == 1) == bool(report["failures"]), report["failures"]
+    assert "LEAK" not in " ".join(report["notes"])
+    assert list(work.iterdir()) == []                 # temporary directory removed
+    rows = {r["key"]: r for r in report["rows"]}
+    groups = {"run": "run", "shim.csd": "shim", "init.rss": "shim", "rss.create": "shim",
+              "exec": "exec", "state": "state", "kill": "kill", "conc2.wall": "concurrent"}
+    assert not [f for f in report["failures"] if f.endswith("/runc")], report["failures"]
+    for key, group in groups.items():
+        for rt in ("runc", "pyrunc"):
+            if f"{group}/{rt}" in report["failures"]:
+                continue          # pyrunc broke here: the report says so, no figure
+            assert rows[key]["runtimes"][rt]["n"] == 1, (key, rt)
+            assert rows[key]["runtimes"][rt]["median"] > 0, (key, rt)
