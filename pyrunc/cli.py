@@ -44,6 +44,16 @@ COMMANDS = {
     "plan": ("plan", {"bundle": S, "format": S, "no-pivot": B, "no-new-keyring": B,
                       "preserve-fds": I}, {"b": "bundle", "f": "format"}, 0, 1),
     "features": ("features", {}, {}, 0, 0),
+    "pause": ("pause", {}, {}, 1, 1),
+    "resume": ("resume", {}, {}, 1, 1),
+    "ps": ("ps", {"format": S}, {"f": "format"}, 1, None),
+    "events": ("events", {"interval": S, "stats": B}, {}, 1, 1),
+    "update": ("update", {"resources": S, "blkio-weight": I, "cpu-period": S, "cpu-quota": S,
+                          "cpu-share": S, "cpu-rt-period": S, "cpu-rt-runtime": S,
+                          "cpuset-cpus": S, "cpuset-mems": S, "memory": S,
+                          "memory-reservation": S, "memory-swap": S, "pids-limit": I,
+                          "l3-cache-schema": S, "mem-bw-schema": S},
+               {"r": "resources", "cpu-shares": "cpu-share"}, 1, 1),
     "demo": ("demo", {}, {}, 0, 1),
 }
 

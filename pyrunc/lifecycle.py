@@ -29,7 +29,7 @@ def write_pid_file(path, pid):
 
 
 def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=False,
-           preserve_fds=0, detach=True, no_new_keyring=False):
+           preserve_fds=0, detach=True, no_new_keyring=False, systemd_cgroup=False):
     """Create the container; returns (init pid, console) where console is the
     socket the pty master arrives on when a foreground run made its own."""
     from pyrunc.spec.loader import load_bundle
@@ -51,7 +51,9 @@ def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=Fa
         raise UsageError("--preserve-fds must be >= 0")
     from pyrunc.plan.build import build_plan
     plan = build_plan(config, cid=cid, no_pivot=no_pivot, no_new_keyring=no_new_keyring,
-                      preserve_fds=preserve_fds)
+                      preserve_fds=preserve_fds, systemd_cgroup=systemd_cgroup)
+    from pyrunc.plan.cgroups import cgroup_dirs
+    from pyrunc.plan.steps import Phase
 
     c = Container(root, cid)
     c.make_dir()
@@ -59,8 +61,8 @@ def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=Fa
         st = State(id=cid, pid=0, bundle=bundle, rootfs=config.root.path, created=rfc3339_now(),
                    annotations=config.annotations, status_hint="creating",
                    new_pid_ns=config.linux.namespace("pid") is not None,
-                   config=config.raw)
-        c.save(st)
+                   config=config.raw, cgroups=cgroup_dirs(plan.phase(Phase.CGROUPS)))
+        c.save(st)   # before anything exists: a crash leaves what delete --force needs
 
         def on_pid(pid):
             st.pid = pid
@@ -73,7 +75,8 @@ def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=Fa
 
         from pyrunc.executor.launch import launch
         pid = launch(plan, config, c, console_socket=console_socket, preserve_fds=preserve_fds,
-                     on_pid=on_pid, creating_state=creating_state)
+                     on_pid=on_pid, creating_state=creating_state,
+                     cgroup_created=st.cgroups_created)
         st.status_hint = "created"
         c.save(st)
         if pid_file:
@@ -83,6 +86,7 @@ def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=Fa
         if own_console is not None:
             own_console.close()
         _kill_init(c)
+        _remove_cgroups(c)
         c.remove_dir()
         raise
     finally:
@@ -95,8 +99,23 @@ def _kill_init(c):
         _kill_and_wait(st, signal.SIGKILL)
 
 
+def _remove_cgroups(c):
+    st = c._state
+    if st is not None and st.cgroups:
+        from pyrunc.cgroups.manager import Manager
+        Manager.for_state(st).destroy()
+
+
 def _kill_and_wait(st, sig, all_procs=True):
     from pyrunc.procs import pids_in_pid_ns, signal_all, wait_all_gone
+    if all_procs and st.cgroups:
+        from pyrunc.cgroups.manager import Manager
+        m = Manager.for_state(st)
+        m.kill_all(sig)
+        pids = m.pids() + [st.pid]
+        if not wait_all_gone(pids, 10.0):
+            raise RuntimeFailure(f"container {st.id}: processes did not exit after SIGKILL")
+        return
     pids = pids_in_pid_ns(st.pid) if (all_procs and st.new_pid_ns) else [st.pid]
     if st.pid not in pids:
         pids.append(st.pid)
@@ -146,7 +165,10 @@ def kill(root, cid, sig, all_procs=False):
             if all_procs:
                 return
             raise StateError("container not running")
-        if all_procs and st.new_pid_ns:
+        if all_procs and st.cgroups:
+            from pyrunc.cgroups.manager import Manager
+            Manager.for_state(st).kill_all(sig)
+        elif all_procs and st.new_pid_ns:
             from pyrunc.procs import pids_in_pid_ns, signal_all
             signal_all(pids_in_pid_ns(st.pid), sig)
         else:
@@ -170,8 +192,10 @@ def delete(root, cid, force=False):
         status = c.status()
         if status in ("running", "paused") and not force:
             raise StateError(f"cannot delete container {cid} that is not stopped: {status}")
-        if status != "stopped":
+        if status != "stopped" or c.state.cgroups:
+            # a stopped init may leave processes behind when there is no pid namespace
             _kill_and_wait(c.state, signal.SIGKILL)
+        _remove_cgroups(c)
         destroy(c)
     finally:
         c.unlock()

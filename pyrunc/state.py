@@ -60,12 +60,12 @@ class State:
     costs ~4 ms, and state/start/kill/delete must stay lean."""
 
     FIELDS = ("id", "pid", "bundle", "rootfs", "created", "owner", "annotations",
-              "init_start_time", "new_pid_ns", "status_hint", "config", "cgroups")
+              "init_start_time", "new_pid_ns", "status_hint", "config", "cgroups", "cgroups_created")
     __slots__ = FIELDS
 
     def __init__(self, id, pid, bundle, rootfs, created, owner="", annotations=None,
                  init_start_time=0, new_pid_ns=True, status_hint="created",
-                 config=None, cgroups=None):
+                 config=None, cgroups=None, cgroups_created=None):
         self.id = id
         self.pid = pid                          # host pid of the init
         self.bundle = bundle
@@ -78,6 +78,7 @@ class State:
         self.status_hint = status_hint          # "creating" until create finished
         self.config = config or {}              # config.json as validated at create
         self.cgroups = cgroups or {}            # controller -> cgroup dir we made
+        self.cgroups_created = cgroups_created or []   # every dir create made (parents too)
 
     def hooks(self, stage):
         """The raw hook dicts of one stage from the saved config."""
@@ -187,6 +188,10 @@ class Container:
             return "stopped"
         if st.status_hint == "creating":
             return "creating"
+        if st.cgroups:
+            from pyrunc.cgroups.manager import is_frozen
+            if is_frozen(st.cgroups):
+                return "paused"
         if os.path.exists(self.fifo_path):
             return "created"
         return "running"

@@ -12,9 +12,8 @@ import os
 import select
 import time
 
-from pyrunc.errors import RuntimeFailure, StateError
+from pyrunc.errors import RuntimeFailure
 
-# where pids() and freeze look first, as runc does
 _V1_FREEZER = "freezer"
 
 
@@ -45,7 +44,7 @@ def is_frozen(paths):
     if _V1_FREEZER in paths:
         return _try_read(os.path.join(paths[_V1_FREEZER], "freezer.state")).strip() == "FROZEN"
     unified = paths.get("unified")
-    if unified and len(set(paths.values())) == 1:
+    if unified and set(paths) == {"unified"}:
         return _try_read(os.path.join(unified, "cgroup.freeze")).strip() == "1"
     return False
 
@@ -101,18 +100,24 @@ class Manager:
                 raise RuntimeFailure(f"cannot join cgroup {d}: {_text(e)}") from None
 
     def kill_all(self, sig):
-        """Signal every process, frozen meanwhile so that none forks past the signal."""
+        """Signal every process, frozen meanwhile so that none forks past the signal.
+
+        After SIGKILL the cgroup is thawed even if it was paused before: a
+        frozen v1 task cannot die.  Other signals leave a paused container paused.
+        """
         import signal as _signal
-        if self.v2 and sig == _signal.SIGKILL and os.path.exists(self._f("unified", "cgroup.kill")):
+        kill = sig == _signal.SIGKILL
+        if self.v2 and kill and os.path.exists(self._f("unified", "cgroup.kill")):
             _write(self._f("unified", "cgroup.kill"), "1")
             return
+        was_frozen = self.is_frozen()
         froze = False
-        if self.can_freeze() and not self.is_frozen():
+        if self.can_freeze() and not was_frozen:
             try:
                 self.freeze()
                 froze = True
             except RuntimeFailure:
-                pass
+                pass     # signal them anyway
         try:
             for pid in self.pids():
                 try:
@@ -120,7 +125,7 @@ class Manager:
                 except ProcessLookupError:
                     pass
         finally:
-            if froze:
+            if froze or (kill and was_frozen):
                 self.thaw()
 
     # --- freezer -------------------------------------------------------------------
@@ -229,10 +234,6 @@ class Manager:
                     failed.append(f"{d}: {_text(e)}")
         if failed:
             raise RuntimeFailure("unable to remove cgroups: " + "; ".join(failed))
-
-    def paused_status_check(self):
-        if self.is_frozen():
-            raise StateError("container is paused")
 
 
 def _text(e):

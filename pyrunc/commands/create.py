@@ -7,5 +7,6 @@ def main(g, a):
     create(g["root"], a.args[0], a.flags.get("bundle") or os.getcwd(),
            pid_file=a.flags.get("pid_file"), console_socket=a.flags.get("console_socket"),
            no_pivot=a.flags.get("no_pivot", False), preserve_fds=a.flags.get("preserve_fds", 0),
-           no_new_keyring=a.flags.get("no_new_keyring", False))
+           no_new_keyring=a.flags.get("no_new_keyring", False),
+           systemd_cgroup=g.get("systemd_cgroup", False))
     return 0

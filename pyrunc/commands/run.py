@@ -27,7 +27,8 @@ def main(g, a):
                  pid_file=a.flags.get("pid_file"), console_socket=a.flags.get("console_socket"),
                  no_pivot=a.flags.get("no_pivot", False),
                  preserve_fds=a.flags.get("preserve_fds", 0), detach=detach,
-                 no_new_keyring=a.flags.get("no_new_keyring", False))
+                 no_new_keyring=a.flags.get("no_new_keyring", False),
+                 systemd_cgroup=g.get("systemd_cgroup", False))
     master = -1
     try:
         if console is not None:

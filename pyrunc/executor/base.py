@@ -34,7 +34,7 @@ def _load_handlers():
     # Importing registers the handlers; done on first use so that commands that
     # never execute a plan (state, kill, ...) never import them.
     from pyrunc.executor import (namespaces, rootfs, process, hooks, console,  # noqa: F401
-                                 keyring, init, seccomp)
+                                 keyring, init, seccomp, cgroups)
 
 
 def handler_for(step):

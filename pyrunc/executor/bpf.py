@@ -89,12 +89,10 @@ def device_filter(default_allow, rules):
     for rule in rules:
         block = _rule_block(rule, verdict)
         # a jump's offset counts from the instruction after it to the next block
-        start = len(prog)
         for i, (c, d, s, o, imm) in enumerate(block):
             if o == "NEXT":
                 o = len(block) - (i + 1)
             prog.append((c, d, s, o, imm))
-        assert len(prog) == start + len(block)
     prog += [insn(ALU64 | MOV | K, R0, imm=1 if default_allow else 0), insn(JMP | EXIT)]
     return prog
 

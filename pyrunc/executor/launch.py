@@ -25,7 +25,8 @@ def connect_console_socket(path):
 
 
 def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
-           on_pid=None, creating_state=None, for_exec=False, lock_fd=None):
+           on_pid=None, creating_state=None, for_exec=False, lock_fd=None,
+           cgroup_created=None):
     """Fork the container (or, for_exec, a process joining it); returns its pid.
 
     For create it returns once the init waits on the exec fifo; for exec once
@@ -49,6 +50,8 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
         fifo_fd = os.open(container.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         ctx.extra["fifo_fd"] = fifo_fd
     ctx.extra["preserve_fds"] = preserve_fds
+    if cgroup_created is not None:
+        ctx.extra["cgroup_created"] = cgroup_created
 
     pid = os.fork()
     if pid == 0:

@@ -12,8 +12,10 @@ def build_plan(config, *, cid="", no_pivot=False, no_new_keyring=False, preserve
     from pyrunc.plan.process import plan_process
     from pyrunc.plan.rootfs import plan_rootfs
 
+    from pyrunc.plan.cgroups import plan_cgroups
     userns = config.linux.namespace("user") is not None
-    steps = plan_namespaces(config)
+    steps = plan_cgroups(config, cid, systemd=systemd_cgroup)
+    steps += plan_namespaces(config)
     rootfs_steps, pivot_steps = plan_rootfs(config, no_pivot=no_pivot, userns=userns,
                                             terminal=bool(config.process and config.process.terminal))
     steps += rootfs_steps

@@ -51,6 +51,13 @@ def cgroup_dirs(steps):
     return {k: s.dir for s in steps if isinstance(s, CreateCgroup) for k in s.keys}
 
 
+def join_steps(dirs):
+    """The steps that put an exec'd process (ctx.extra["child_pid"]) into the
+    container's cgroups, from the {key: dir} dict state.json saved."""
+    unique = tuple(dict.fromkeys((dirs or {}).values()))
+    return [JoinCgroup(unique)] if unique else []
+
+
 def clean(path):
     """Lexically clean a cgroupsPath; a relative one cannot climb out with "..". """
     if path.startswith("/"):

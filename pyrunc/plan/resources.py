@@ -5,7 +5,7 @@ cpu.shares 0 and blockIO.weight 0 meaning nothing); a request this host or
 cgroup version cannot carry out is a ConfigError naming the field, never a
 silent skip.  The per-version details are in resources_v1 / resources_v2.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pyrunc.errors import ConfigError
 
@@ -17,10 +17,9 @@ class Target:
     """Where the writes go and what the host offers."""
     dirs: dict                      # state key -> dir ("memory", ..., "unified")
     v2: bool                        # cgroup v2 only: everything is in dirs["unified"]
-    v2_controllers: tuple = ()      # v2: controllers the tree offers (None-like () = unknown)
+    v2_controllers: tuple = ()      # v2: controllers the tree offers; () = not known
     hugepage_sizes: tuple = ()      # "2MB", "1GB"; () = not known, take any
     update: bool = False            # `pyrunc update` on a running container
-    extra: dict = field(default_factory=dict)
 
 
 def plan_resources(res, target):
