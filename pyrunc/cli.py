@@ -162,8 +162,14 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     from pyrunc.log import log
     try:
+        # the log first: containerd shows only the log, usage errors included
+        try:
+            early, _ = _parse_flags(argv, GLOBAL_FLAGS, {})
+            log.configure(early.get("log"), early.get("log_format", "text"),
+                          early.get("debug", False))
+        except UsageError:
+            pass
         gflags, cmd, args = parse(argv)
-        log.configure(gflags.get("log"), gflags.get("log_format", "text"), gflags.get("debug", False))
         if gflags.get("log_format", "text") not in ("text", "json"):
             raise UsageError(f"invalid log-format: {gflags['log_format']}")
         if cmd == "version":

@@ -14,7 +14,8 @@ from pyrunc.executor import cgroupfs, paths
 from pyrunc.executor import mounts as mnt
 from pyrunc.executor.base import handles
 from pyrunc.plan import mountopts as mo
-from pyrunc.plan.steps import MaskPath, MoveRoot, PivotRoot, ReadonlyPath, RemountRootReadonly
+from pyrunc.plan.steps import (MaskPath, MoveRoot, PivotRoot, ReadonlyPath, RemountRootReadonly,
+                               ReopenDevNull)
 
 DEV_NULL = os.makedev(1, 3)
 
@@ -40,6 +41,34 @@ def pivot_root(step, ctx):
     except OSError as e:
         raise mnt.failure("error jailing process inside rootfs: pivot_root", e) from None
     _after_jail(step, ctx)
+
+
+@handles(ReopenDevNull)
+def reopen_dev_null(step, ctx):
+    # a shim hands the container the host's /dev/null, often opened read-only;
+    # like runc, swap it for the container's own, opened read-write
+    sys = ctx.sys
+    null_fd = -1
+    try:
+        for fd in (0, 1, 2):
+            try:
+                st = sys.fstat(fd)
+            except OSError:
+                continue
+            if st is None or not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+                continue
+            if null_fd < 0:
+                null_fd = sys.open("/dev/null", os.O_RDWR | sys.O_NOFOLLOW)
+                own = sys.fstat(null_fd)
+                if own is not None and (not stat.S_ISCHR(own.st_mode) or
+                                        own.st_rdev != DEV_NULL):
+                    raise RuntimeFailure("/dev/null in the container is not the null device")
+            sys.dup2(null_fd, fd)
+    except OSError as e:
+        raise mnt.failure("reopening /dev/null for stdio", e) from None
+    finally:
+        if null_fd >= 0:
+            sys.close(null_fd)
 
 
 @handles(MoveRoot)

@@ -4,7 +4,8 @@ This is the one place that decides what happens in which order; the pieces
 (namespaces, rootfs, process) each know their own part.
 """
 from pyrunc.plan.namespaces import creates, plan_namespaces
-from pyrunc.plan.steps import AwaitStart, JoinSessionKeyring, Phase, Plan, RunHooks
+from pyrunc.plan.steps import (AwaitStart, JoinSessionKeyring, Phase, Plan, ReopenDevNull,
+                               RunHooks)
 
 
 def build_plan(config, *, cid="", no_pivot=False, no_new_keyring=False, preserve_fds=0,
@@ -29,7 +30,7 @@ def build_plan(config, *, cid="", no_pivot=False, no_new_keyring=False, preserve
     if not no_new_keyring:
         steps.append(JoinSessionKeyring("_ses." + cid))
     container_steps, start_steps = plan_process(config, preserve_fds=preserve_fds, userns=userns)
-    steps += sorted(pivot_steps + container_steps, key=_container_rank)
+    steps += sorted(pivot_steps + [ReopenDevNull()] + container_steps, key=_container_rank)
     steps.append(AwaitStart())
     if hooks["startContainer"]:
         steps.append(RunHooks("startContainer", hooks["startContainer"], Phase.START))
@@ -44,7 +45,7 @@ def build_plan(config, *, cid="", no_pivot=False, no_new_keyring=False, preserve
 
 # Inside the container phase: sysctls before readonlyPaths make /proc/sys
 # read-only; process attributes (user, caps) last since they drop privilege.
-_RANK = {"JoinSessionKeyring": 0, "PivotRoot": 0, "MoveRoot": 0, "BringUpLoopback": 1, "SetHostname": 1,
+_RANK = {"JoinSessionKeyring": 0, "PivotRoot": 0, "MoveRoot": 0, "ReopenDevNull": 1, "BringUpLoopback": 1, "SetHostname": 1,
          "SetDomainname": 1, "WriteSysctl": 1, "RemountRootReadonly": 2, "ReadonlyPath": 3,
          "MaskPath": 3}
 

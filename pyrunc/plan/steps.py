@@ -304,6 +304,11 @@ class JoinSessionKeyring(Step):
 
 
 @_step(Phase.CONTAINER)
+class ReopenDevNull(Step):
+    """stdio that is the host's /dev/null (often read-only) becomes the container's own."""
+
+
+@_step(Phase.CONTAINER)
 class PivotRoot(Step):
     """pivot_root into the rootfs, detach the old root, then finish the mounts.
 

@@ -205,3 +205,21 @@ def test_waiting_init_holds_no_stray_fd(request, make_runtime, bundle_factory, c
         if w_end >= 0:
             os.close(w_end)
         rt_.delete(cid, force=True)
+
+
+@pytest.mark.parametrize("runtime", ["pyrunc", "runc"])
+def test_dev_null_stdin_becomes_the_containers_own(runtime, pyrunc, runc, make_runtime,
+                                                  bundle_factory, container_id, tmp_path):
+    """Shims give the container the host's /dev/null read-only; runc swaps it for
+    the container's own, read-write (docker/podman probes see `lrwx`)."""
+    rt = make_runtime(pyrunc if runtime == "pyrunc" else runc, name=runtime)
+    bundle = bundle_factory(args=["sh", "-c", "ls -l /proc/self/fd/0; echo x >/dev/stdin && echo ok"])
+    cid = container_id()
+    with open(os.devnull) as i, open(tmp_path / "out", "w") as o:
+        r = call_with_files(rt, "create", "--bundle", bundle, cid, stdin=i, stdout=o,
+                            stderr=subprocess.STDOUT)
+    assert r.returncode == 0
+    start_and_wait_exit(rt, cid)
+    out = (tmp_path / "out").read_text()
+    assert out.startswith("lrwx") and "-> /dev/null" in out and out.endswith("ok\n"), out
+    _cleanup(rt, cid)
