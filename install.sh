@@ -17,7 +17,7 @@ VENV="$HERE/.venv"
 # Build deps of the PyPI packages (python-prctl compiles against libcap), the
 # busybox rootfs the demo and tests use, runc as the differential oracle, and
 # the official OCI schemas as a validation oracle.
-PACKAGES=(python3-venv python3-dev gcc libcap-dev libseccomp-dev busybox-static runc
+PACKAGES=(python3-venv python3-dev gcc libcap-dev libseccomp-dev busybox-static runc uidmap
           golang-github-opencontainers-specs-dev)
 TEST_PACKAGES=(containerd docker.io podman crun)
 

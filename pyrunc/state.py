@@ -20,13 +20,12 @@ FIFO = "exec.fifo"
 
 
 def default_root():
-    """runc's rule: /run/<runtime> for root; $XDG_RUNTIME_DIR/<runtime> for others."""
-    if os.geteuid() == 0:
-        return "/run/pyrunc"
-    xdg = os.environ.get("XDG_RUNTIME_DIR")
-    if xdg:
-        return os.path.join(xdg, "pyrunc")
-    return f"/tmp/pyrunc-{os.geteuid()}"
+    """/run/pyrunc for root; for others $XDG_RUNTIME_DIR/pyrunc or a vetted private
+    fallback (the rules are in pyrunc/rootless.py)."""
+    if os.geteuid() == 0 and os.environ.get("XDG_RUNTIME_DIR", "") == "":
+        return "/run/pyrunc"     # the common case, without reading /proc/self/uid_map
+    from pyrunc.rootless import state_root
+    return state_root()
 
 
 def check_id(cid):
@@ -134,7 +133,7 @@ class Container:
     def make_dir(self):
         """Claim the id atomically (mkdir) and lock the new directory."""
         try:
-            os.makedirs(self.root, mode=0o711, exist_ok=True)
+            os.makedirs(self.root, mode=0o700, exist_ok=True)   # as runc
             os.mkdir(self.dir, 0o711)
         except FileExistsError:
             raise ContainerExists(self.id) from None

@@ -58,7 +58,10 @@ def reopen_dev_null(step, ctx):
             if st is None or not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
                 continue
             if null_fd < 0:
-                null_fd = sys.open("/dev/null", os.O_RDWR | sys.O_NOFOLLOW)
+                try:
+                    null_fd = sys.open("/dev/null", os.O_RDWR | sys.O_NOFOLLOW)
+                except PermissionError:
+                    return   # the device rules deny it: keep the stdio we were given
                 own = sys.fstat(null_fd)
                 if own is not None and (not stat.S_ISCHR(own.st_mode) or
                                         own.st_rdev != DEV_NULL):

@@ -31,14 +31,21 @@ def join_namespace(step, ctx):
 
 @handles(CreateUserNamespace)
 def create_user_namespace(step, ctx):
+    unprivileged = os.geteuid() != 0     # asked before unshare: after it we are "nobody"
     try:
         ctx.sys.unshare(ctx.sys.C.CLONE_NEWUSER)
     except OSError as e:
         raise RuntimeFailure(f"failed to create user namespace: {oserror_text(e)}") from None
-    # Only the parent, outside the namespace, may write our maps.
+    # Only the parent, outside the namespace, may write our maps.  Unprivileged,
+    # it can open /proc/<pid>/*_map only while we are dumpable (child_main made
+    # us not): for this moment only, as runc does, and only for a non-root caller.
     sync = ctx.extra["sync"]
+    if unprivileged:
+        ctx.sys.prctl(ctx.sys.C.PR_SET_DUMPABLE, 1)
     sync.send("userns")
     sync.expect("ok")
+    if unprivileged:
+        ctx.sys.prctl(ctx.sys.C.PR_SET_DUMPABLE, 0)
     try:
         ctx.sys.setresgid(0, 0, 0)
         ctx.sys.setresuid(0, 0, 0)
@@ -82,10 +89,23 @@ def fork_init(step, ctx):
 
 
 def write_id_maps(pid, uid_mappings, gid_mappings):
-    """Parent side of CreateUserNamespace."""
-    for name, maps in (("uid_map", uid_mappings), ("gid_map", gid_mappings)):
+    """Parent side of CreateUserNamespace: uid_map, then gid_map.
+
+    Root writes them itself.  An unprivileged caller (rootless) may write only
+    a map of its own id, and gid_map only once setgroups is denied; any other
+    map goes through newuidmap/newgidmap (see pyrunc/rootless.py).
+    """
+    from pyrunc import rootless
+    privileged = os.geteuid() == 0
+    for name, maps, own, helper in (("uid_map", uid_mappings, os.geteuid(), "newuidmap"),
+                                    ("gid_map", gid_mappings, os.getegid(), "newgidmap")):
         if not maps:
             continue
+        if not privileged and not rootless.maps_only_own_id(maps, own):
+            rootless.run_helper(helper, pid, maps, name)
+            continue
+        if name == "gid_map" and not privileged:
+            rootless.deny_setgroups(pid)
         data = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
         try:
             with open(f"/proc/{pid}/{name}", "w") as f:

@@ -19,13 +19,19 @@ import posixpath
 from pyrunc.cgroups.host import join_under
 from pyrunc.errors import ConfigError
 from pyrunc.plan.resources import Target, plan_resources
-from pyrunc.plan.steps import CreateCgroup, EnableControllers, JoinCgroup
+from pyrunc.plan.steps import (CreateCgroup, EnableControllers, JoinCgroup, LoadDeviceFilter,
+                               SetDevicesV1)
 
 FIELD = "linux.cgroupsPath"
 
 
-def plan_cgroups(config, cid, *, systemd=False, host=None):
-    """The Phase.CGROUPS steps for config: create, limit, then join the child."""
+def plan_cgroups(config, cid, *, systemd=False, host=None, rootless=None, usable=None):
+    """The Phase.CGROUPS steps for config: create, limit, then join the child.
+
+    rootless (None: pyrunc.rootless.is_rootless()): without a cgroupsPath the
+    cgroups we may not create are left out, as runc does; usable(dir, base)
+    decides (default pyrunc.rootless.cgroup_usable).
+    """
     if host is None:
         from pyrunc.cgroups.host import probe
         host = probe()
@@ -33,17 +39,52 @@ def plan_cgroups(config, cid, *, systemd=False, host=None):
     if systemd:
         _refuse_systemd(path, host)
     places = resolve(path, cid, host)
+    if rootless is None:
+        from pyrunc.rootless import is_rootless
+        rootless = is_rootless()
+    skipped = {}
+    if rootless and not path:
+        # runc's rule: without a cgroupsPath, a cgroup we may not create (one
+        # not delegated to us) is skipped; an explicit path must work as asked
+        if usable is None:
+            from pyrunc.rootless import cgroup_usable as usable
+        skipped = {d: keys for keys, d, base in places if not usable(d, base)}
+    kept = [p for p in places if p[1] not in skipped]
     steps = []
-    for keys, dir_, base in places:
+    for keys, dir_, base in kept:
         steps.append(CreateCgroup(dir_, base, keys, cpuset="cpuset" in keys))
         if host.unified:
             steps += [EnableControllers(d) for d in _ancestors(host.v2_mount, dir_)]
+    # every place, skipped ones too: a limit meant for one must fail, not vanish
     dirs = {k: d for keys, d, _ in places for k in keys}
     target = Target(dirs=dirs, v2=host.unified, v2_controllers=host.v2_controllers,
                     hugepage_sizes=host.hugepage_sizes)
-    steps += plan_resources(config.linux.resources or {}, target)
-    steps.append(JoinCgroup(tuple(d for _, d, _ in places)))
+    limits = plan_resources(config.linux.resources or {}, target)
+    if rootless:
+        limits = _rootless_limits(limits, skipped)
+    steps += limits
+    if kept:
+        steps.append(JoinCgroup(tuple(d for _, d, _ in kept)))
     return steps
+
+
+def _rootless_limits(steps, skipped):
+    """Device rules go: unprivileged they cannot be set (runc ignores them too),
+    and in a user namespace no device node can be made anyway.  A limit on a
+    skipped cgroup fails, as runc's does."""
+    out = []
+    for s in steps:
+        if isinstance(s, (SetDevicesV1, LoadDeviceFilter)):
+            continue
+        if s.dir in skipped:
+            field = getattr(s, "field", "") or ""
+            what = field.split(".")[2] if field.count(".") >= 2 else \
+                "/".join(k for k in skipped[s.dir] if k != "unified") or "cgroup"
+            raise ConfigError(field or "linux.resources",
+                              f"cannot set {what} limit: container could not join or create "
+                              f"cgroup {s.dir} (rootless: permission denied)")
+        out.append(s)
+    return out
 
 
 def cgroup_dirs(steps):
