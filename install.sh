@@ -19,7 +19,7 @@ VENV="$HERE/.venv"
 # the official OCI schemas as a validation oracle.
 PACKAGES=(python3-venv python3-dev gcc libcap-dev libseccomp-dev busybox-static runc uidmap
           golang-github-opencontainers-specs-dev)
-TEST_PACKAGES=(containerd docker.io podman crun)
+TEST_PACKAGES=(containerd docker.io podman crun strace)
 
 with_test=0
 for arg in "$@"; do
@@ -93,4 +93,10 @@ else
     (cd "$HERE" && "$VENV/bin/python" pyrunc/_libc_build.py >/dev/null)
     echo "$want_stamp" > "$stamp"
 fi
+
+# The `pyrunc` command.  pip's console script starts Python with `site`, whose
+# scan of site-packages costs every runtime call milliseconds; the launcher
+# runs `python -I -S` with the import path site would have made (see
+# pyrunc/launcher.py).  Written on every run: pip rewrites the script on install.
+(cd "$HERE" && "$VENV/bin/python" -m pyrunc.launcher "$VENV/bin/pyrunc")
 

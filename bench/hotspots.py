@@ -47,8 +47,15 @@ def floors():
         print(f"  {_median_ms(argv):6.2f}  {' '.join(os.path.basename(a) for a in argv)}")
 
 
+def _shebang_flags(path):
+    """The interpreter flags of a script's #! line (the launcher's "-IS")."""
+    with open(path) as f:
+        line = f.readline()
+    return line[2:].split()[1:] if line.startswith("#!") else []
+
+
 def importtime(argv, top):
-    err = subprocess.run([PYTHON, "-X", "importtime", PYRUNC] + argv,
+    err = subprocess.run([PYTHON, "-X", "importtime", *_shebang_flags(PYRUNC), PYRUNC] + argv,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True).stderr
     rows = []
     for line in err.splitlines():

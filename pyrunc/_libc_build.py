@@ -122,6 +122,14 @@ ffibuilder.cdef("""
     int pyrunc_set_winsize(int fd, unsigned short rows, unsigned short cols);
     int pyrunc_setctty(int fd);
 
+    /* scheduling, I/O priority, personality, NUMA policy (executor/extras.py) */
+    int pyrunc_sched_setattr(int pid, unsigned int policy, unsigned long long flags, int nice,
+                             unsigned int priority, unsigned long long runtime,
+                             unsigned long long deadline, unsigned long long period);
+    int pyrunc_ioprio_set(int which, int who, int ioprio);
+    int personality(unsigned long persona);
+    long pyrunc_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode);
+
     /* cgroup v2 device filter (executor/bpf.py) */
     #define BPF_PROG_TYPE_CGROUP_DEVICE ...
     #define BPF_CGROUP_DEVICE ...
@@ -317,6 +325,34 @@ ffibuilder.set_source("pyrunc._libc", r"""
     }
     int pyrunc_setctty(int fd) {
         return ioctl(fd, TIOCSCTTY, 0);
+    }
+
+    /* --- scheduling, I/O priority, personality, NUMA policy --- */
+    #include <sys/personality.h>
+
+    /* sched_attr as of SCHED_ATTR_SIZE_VER1 (56 bytes); glibc 2.36 has neither
+       the struct nor a wrapper.  The utilisation clamps stay 0. */
+    struct pyrunc_sched_attr {
+        uint32_t size, policy;
+        uint64_t flags;
+        int32_t nice;
+        uint32_t priority;
+        uint64_t runtime, deadline, period;
+        uint32_t util_min, util_max;
+    };
+    int pyrunc_sched_setattr(int pid, unsigned int policy, unsigned long long flags, int nice,
+                             unsigned int priority, unsigned long long runtime,
+                             unsigned long long deadline, unsigned long long period) {
+        struct pyrunc_sched_attr attr = {
+            .size = sizeof(attr), .policy = policy, .flags = flags, .nice = nice,
+            .priority = priority, .runtime = runtime, .deadline = deadline, .period = period };
+        return syscall(SYS_sched_setattr, pid, &attr, 0);
+    }
+    int pyrunc_ioprio_set(int which, int who, int ioprio) {
+        return syscall(SYS_ioprio_set, which, who, ioprio);
+    }
+    long pyrunc_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode) {
+        return syscall(SYS_set_mempolicy, mode, nodemask, maxnode);
     }
 
     /* --- bpf(2) for the cgroup v2 device filter; glibc has no wrapper --- */

@@ -5,11 +5,11 @@ and its cgroups, gets the process settings it was given and nothing from the
 host, and execs.  The plan is built the same way as for create, from the
 config saved in state.json at create time.
 """
-import dataclasses
 import os
 
 from pyrunc.errors import StateError, UsageError
 from pyrunc.plan.steps import Plan, SetupConsole
+from pyrunc.record import replace
 from pyrunc.state import Container
 
 # OCI namespace type -> name under /proc/<pid>/ns
@@ -35,7 +35,7 @@ def process_from_flags(base, args, flags):
             gids = tuple(int(g) for g in flags["additional_gids"])
         except ValueError:
             raise UsageError("--additional-gids takes numbers") from None
-        user = dataclasses.replace(user, additional_gids=gids)
+        user = replace(user, additional_gids=gids)
     caps = proc.capabilities or Capabilities((), (), (), (), ())
     extra = tuple(flags.get("cap") or ())
     if extra:
@@ -43,7 +43,7 @@ def process_from_flags(base, args, flags):
         caps = Capabilities(tuple(caps.bounding or ()) + extra, tuple(caps.effective or ()) + extra,
                             caps.inheritable, tuple(caps.permitted or ()) + extra,
                             tuple(caps.ambient or ()) + extra)
-    return dataclasses.replace(
+    return replace(
         proc, args=tuple(args), user=user, capabilities=caps,
         cwd=flags.get("cwd") or proc.cwd,
         env=tuple(proc.env) + tuple(flags.get("env") or ()),
@@ -54,20 +54,23 @@ def process_from_flags(base, args, flags):
 def exec_plan(config, init_pid, process, preserve_fds, cgroup_dirs):
     from pyrunc.plan.namespaces import plan_namespaces
     from pyrunc.plan.process import plan_process
-    joined = tuple(dataclasses.replace(ns, path=f"/proc/{init_pid}/ns/{PROC_NS[ns.type]}")
+    joined = tuple(replace(ns, path=f"/proc/{init_pid}/ns/{PROC_NS[ns.type]}")
                    for ns in config.linux.namespaces)
-    config = dataclasses.replace(config, process=process,
-                                 linux=dataclasses.replace(config.linux, namespaces=joined))
+    config = replace(config, process=process,
+                     linux=replace(config.linux, namespaces=joined))
+    from pyrunc.plan.extras import add_extras, around_cgroup_join
     steps = []
     if cgroup_dirs:
         from pyrunc.plan.cgroups import join_steps
         steps += join_steps(cgroup_dirs)
+    steps = around_cgroup_join(process, steps)   # process.execCPUAffinity
     steps += plan_namespaces(config)
     if process.terminal:
         steps.append(SetupConsole(process.console_size, bind_console=False))
     userns = config.linux.namespace("user") is not None
     container_steps, start_steps = plan_process(config, preserve_fds=preserve_fds,
                                                 userns=userns, for_exec=True)
+    container_steps = add_extras(config, container_steps, for_exec=True)
     from pyrunc.plan.seccomp import add_seccomp  # the container's filter binds exec'd processes too
     return config, Plan(tuple(add_seccomp(config, steps + container_steps + start_steps)))
 
@@ -75,6 +78,8 @@ def exec_plan(config, init_pid, process, preserve_fds, cgroup_dirs):
 def exec_into(root, cid, process, *, detach=False, pid_file=None, console_socket=None,
               preserve_fds=0, ignore_paused=False):
     """Start the process; returns its pid (detached) or its exit code."""
+    from pyrunc.cgroups import prime
+    prime.start()   # JoinCgroup's kernel wait, on a thread while we load and plan
     from pyrunc.spec.config import Config
     if process.terminal and not console_socket and detach:
         raise UsageError("cannot allocate tty if pyrunc will detach without setting console socket")

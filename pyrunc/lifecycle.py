@@ -3,7 +3,7 @@
 Commands (pyrunc/commands/*) parse flags and call these; `run` chains them.
 """
 import os
-import signal
+import _signal as signal   # the C module: `signal` imports enum (~3 ms a call)
 
 from pyrunc.errors import ContainerNotFound, RuntimeFailure, StateError, UsageError
 from pyrunc.log import log
@@ -32,6 +32,8 @@ def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=Fa
            preserve_fds=0, detach=True, no_new_keyring=False, systemd_cgroup=False):
     """Create the container; returns (init pid, console) where console is the
     socket the pty master arrives on when a foreground run made its own."""
+    from pyrunc.cgroups import prime
+    prime.start()   # JoinCgroup's kernel wait, on a thread while we load and plan
     from pyrunc.spec.loader import load_bundle
     bundle = os.path.abspath(bundle)
     config = load_bundle(bundle)
@@ -85,9 +87,15 @@ def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=Fa
     except BaseException:
         if own_console is not None:
             own_console.close()
-        _kill_init(c)
-        _remove_cgroups(c)
-        c.remove_dir()
+        # The error that got us here is the one to report: a failing cleanup
+        # step only warns.  If the processes or cgroups could not go, the
+        # state dir stays so that `delete --force` can finish the job.
+        try:
+            _kill_init(c)
+            _remove_cgroups(c)
+            c.remove_dir()
+        except Exception as e:  # noqa: B902
+            log.warning(f"cleaning up after the failed create: {e}")
         raise
     finally:
         c.unlock()
@@ -112,7 +120,11 @@ def _kill_and_wait(st, sig, all_procs=True):
         from pyrunc.cgroups.manager import Manager
         m = Manager.for_state(st)
         m.kill_all(sig)
-        pids = m.pids() + [st.pid]
+        # The init by pid as well, if it still is ours (a create killed before
+        # the init joined its cgroups left it outside them); pid 0 is "none yet".
+        init = [st.pid] if st.alive() else []
+        signal_all(init, sig)
+        pids = m.pids() + init
         if not wait_all_gone(pids, 10.0):
             raise RuntimeFailure(f"container {st.id}: processes did not exit after SIGKILL")
         return
@@ -186,6 +198,7 @@ def delete(root, cid, force=False):
         c.lock()
     except ContainerNotFound:
         if force:
+            c.remove_if_orphan()
             return
         raise
     try:

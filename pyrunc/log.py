@@ -4,10 +4,11 @@ With --log-format json every line of the log file is one JSON object
 {"level", "msg", "time"} — containerd shows the msg of the last error line,
 so it must always parse, whatever the message contains.
 """
-import json
 import os
 import sys
 import time
+
+from pyrunc import fastjson
 
 _LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 
@@ -30,8 +31,8 @@ class Log:
 
     def _line(self, level, msg):
         if self.format == "json":
-            return json.dumps({"level": level, "msg": msg, "time": self._time()}) + "\n"
-        return f'time="{self._time()}" level={level} msg={json.dumps(msg)}\n'
+            return fastjson.dumps({"level": level, "msg": msg, "time": self._time()}) + "\n"
+        return f'time="{self._time()}" level={level} msg={fastjson.dumps(msg)}\n'
 
     def write(self, level, msg, to_stderr):
         if level == "debug" and not self.debug_enabled:

@@ -8,10 +8,10 @@ against pid reuse) says whether it lives, the fifo says whether it was started.
 Every command that changes a container holds an flock on its directory.
 """
 import fcntl
-import json
 import os
 import time
 
+from pyrunc import fastjson
 from pyrunc.errors import ContainerExists, ContainerNotFound, RuntimeFailure, UsageError
 
 OCI_VERSION = "1.2.0"
@@ -155,11 +155,27 @@ class Container:
         except FileNotFoundError:
             pass
 
+    def remove_if_orphan(self):
+        """Remove the directory if it has no state.json: what a create killed
+        before its first save, or a delete killed after its first unlink,
+        leaves.  Neither has a process or a cgroup by then.  Under the lock, so
+        a create that is still running (and holds it) is never touched."""
+        try:
+            fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if not os.path.exists(os.path.join(self.dir, STATE_FILE)):
+                self.remove_dir()
+        finally:
+            os.close(fd)
+
     # --- state ------------------------------------------------------------
     def load(self):
         try:
             with open(os.path.join(self.dir, STATE_FILE)) as f:
-                self._state = State.from_json_dict(json.load(f))
+                self._state = State.from_json_dict(fastjson.loads(f.read()))
         except (FileNotFoundError, NotADirectoryError):
             raise ContainerNotFound(self.id) from None
         except (ValueError, TypeError) as e:
@@ -172,9 +188,15 @@ class Container:
 
     def save(self, state):
         tmp = os.path.join(self.dir, STATE_FILE + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(state.to_json_dict(), f)
-        os.rename(tmp, os.path.join(self.dir, STATE_FILE))
+        try:
+            with open(tmp, "w") as f:
+                f.write(fastjson.dumps(state.to_json_dict()))
+            os.rename(tmp, os.path.join(self.dir, STATE_FILE))
+        except OSError as e:
+            # a full or read-only state root: say what could not be written
+            from pyrunc.errors import oserror_text
+            raise RuntimeFailure(f"cannot save the state of container {self.id} in "
+                                 f"{self.dir}: {oserror_text(e)}") from None
         self._state = state
 
     @property

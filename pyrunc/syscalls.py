@@ -5,8 +5,10 @@ so that a recording double (tests/doubles.py) can stand in for this module and
 the plan/executor logic can be tested without root.  Functions raise OSError
 with errno set and, where there is one, the path that failed.
 """
+import _socket   # the C module: `socket` imports enum and selectors (~2 ms)
 import errno
 import os
+import sys as _sys
 
 from pyrunc._libc import ffi, lib
 
@@ -268,24 +270,57 @@ def link_up(name):
     _check(lib.pyrunc_link_up(_b(name)), name)
 
 
-# Capabilities go through two libraries on purpose: python-prctl covers the
-# prctl calls it names (bounding-set drop, PR_GET_PDEATHSIG's out-pointer) with
-# its own checks, but it only knows the caps of the headers it was built with
-# and has no 64-bit capset, so exact E/P/I masks go through cffi's capset above,
-# and bounding numbers it does not know fall back to the raw prctl.
+# --- scheduling, I/O priority, personality, NUMA (executor/extras.py) ---------
+
+def sched_setattr(pid, policy, flags=0, nice=0, priority=0, runtime=0, deadline=0, period=0):
+    _check(lib.pyrunc_sched_setattr(pid, policy, flags, nice, priority, runtime, deadline,
+                                    period))
+
+
+def sched_setaffinity(pid, cpus):
+    os.sched_setaffinity(pid, cpus)
+
+
+def ioprio_set(which, who, ioprio):
+    _check(lib.pyrunc_ioprio_set(which, who, ioprio))
+
+
+def personality(persona):
+    """Set the execution domain; returns the previous one (0xffffffff only reads it)."""
+    return _check(lib.personality(persona))
+
+
+def set_mempolicy(mode, nodes=()):
+    """set_mempolicy(2); mode carries the MPOL_F_* flags, nodes are node numbers."""
+    nodes = sorted(set(nodes))
+    if not nodes:
+        _check(lib.pyrunc_set_mempolicy(mode, ffi.NULL, 0))
+        return
+    bits = 8 * ffi.sizeof("unsigned long")
+    mask = ffi.new("unsigned long[]", nodes[-1] // bits + 1)
+    for n in nodes:
+        mask[n // bits] |= 1 << (n % bits)
+    # the kernel reads maxnode - 1 bits (a historical off-by-one it keeps)
+    _check(lib.pyrunc_set_mempolicy(mode, mask, len(mask) * bits + 1))
+
+
+# Capabilities: the raw prctl through cffi, for every cap number the kernel
+# knows (python-prctl knows only its build headers' caps, and importing it cost
+# each create ~1 ms in two processes); exact E/P/I masks go through capset above.
+
+PR_GET_PDEATHSIG = 2   # <linux/prctl.h>, the same on every architecture
+
 
 def capbset_drop(cap):
     """Drop one capability (by number) from the bounding set."""
-    import prctl as _prctl  # python-prctl, imported lazily (2 ms)
-    if cap in _prctl.ALL_CAPS:
-        _prctl.capbset.drop(cap)
-    else:
-        prctl(C.PR_CAPBSET_DROP, cap)
+    prctl(C.PR_CAPBSET_DROP, cap)
 
 
 def get_pdeathsig():
-    import prctl as _prctl
-    return _prctl.get_pdeathsig()
+    """The parent-death signal of this process (0: none); the kernel writes it to an int."""
+    out = ffi.new("int *")
+    prctl(PR_GET_PDEATHSIG, int(ffi.cast("uintptr_t", out)))
+    return out[0]
 
 
 # --- console (executor/console.py) ------------------------------------------
@@ -314,12 +349,18 @@ def setctty(fd):
 
 def send_fds(sock_fd, payload, fds):
     """sendmsg one SCM_RIGHTS message with payload on a connected unix socket fd."""
-    import socket
-    s = socket.socket(fileno=sock_fd)
+    s = _socket.socket(fileno=sock_fd)
     try:
-        socket.send_fds(s, [payload], list(fds))
+        s.sendmsg([payload], _rights(fds))
     finally:
         s.detach()
+
+
+def _rights(fds):
+    """The SCM_RIGHTS ancillary data for fds: what socket.send_fds builds, as C ints
+    (without `array`, whose import brings collections along)."""
+    data = b"".join(fd.to_bytes(4, _sys.byteorder, signed=True) for fd in fds)
+    return [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, data)]
 
 
 def fork():
@@ -403,8 +444,7 @@ def seccomp_flags_supported(flags):
 
 def unix_connect(path):
     """A SOCK_STREAM unix socket fd connected to path (close-on-exec)."""
-    import socket
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)   # close-on-exec
     try:
         s.connect(path)
     except OSError as e:
@@ -416,12 +456,11 @@ def unix_connect(path):
 def send_all_with_fds(sock_fd, payload, fds):
     """sendmsg payload with fds in SCM_RIGHTS on the first chunk, looping (with
     sendmsg only) until all is sent; a peer gone is EPIPE, never SIGPIPE."""
-    import socket
-    s = socket.socket(fileno=sock_fd)
+    s = _socket.socket(fileno=sock_fd)
     try:
-        sent = socket.send_fds(s, [payload], list(fds), socket.MSG_NOSIGNAL)
+        sent = s.sendmsg([payload], _rights(fds), _socket.MSG_NOSIGNAL)
         while sent < len(payload):
-            sent += s.sendmsg([payload[sent:]], [], socket.MSG_NOSIGNAL)
+            sent += s.sendmsg([payload[sent:]], [], _socket.MSG_NOSIGNAL)
     finally:
         s.detach()
 

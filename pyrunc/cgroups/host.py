@@ -6,9 +6,10 @@ probe() reads /proc/self/mountinfo and /proc/self/cgroup once; the parsing is
 pure so that tests describe any host as text.  The planner takes the result
 as an argument, which is how it stays pure.
 """
-from dataclasses import dataclass
 import os
 import posixpath
+
+from pyrunc.record import Record
 
 # v1 controllers runc places a container in, plus the named systemd hierarchy
 KNOWN_V1 = ("cpuset", "devices", "memory", "cpu", "cpuacct", "pids", "blkio", "hugetlb",
@@ -16,8 +17,7 @@ KNOWN_V1 = ("cpuset", "devices", "memory", "cpu", "cpuacct", "pids", "blkio", "h
 SYSTEMD_SOCKET = "/run/systemd/private"
 
 
-@dataclass(frozen=True)
-class Hierarchy:
+class Hierarchy(Record):
     """One mounted v1 hierarchy (co-mounted controllers share one)."""
     controllers: tuple   # ("cpu", "cpuacct") or ("name=systemd",)
     mountpoint: str      # /sys/fs/cgroup/cpu,cpuacct
@@ -29,8 +29,7 @@ class Hierarchy:
         return join_under(self.mountpoint, _rel(self.own, self.root))
 
 
-@dataclass(frozen=True)
-class HostCgroups:
+class HostCgroups(Record):
     v1: tuple = ()                 # Hierarchy per mounted v1 hierarchy we know
     v2_mount: str | None = None    # /sys/fs/cgroup (v2 only) or /sys/fs/cgroup/unified (hybrid)
     v2_root: str = "/"
@@ -155,8 +154,18 @@ def _read(path):
         return ""
 
 
+_probed = []   # probe()'s answer: the layout does not change under one command
+
+
 def probe():
-    """The layout of the host this process runs on."""
+    """The layout of the host this process runs on (read once per process:
+    create probes early, to start pyrunc.cgroups.prime, and again to plan)."""
+    if not _probed:
+        _probed.append(_probe_now())
+    return _probed[0]
+
+
+def _probe_now():
     mountinfo = _read("/proc/self/mountinfo")
     proc_cgroup = _read("/proc/self/cgroup")
     try:

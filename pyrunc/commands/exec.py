@@ -11,8 +11,8 @@ def main(g, a):
         from pyrunc.spec.loader import load_process
         process = load_process(f["process"])
         if f.get("tty"):
-            import dataclasses
-            process = dataclasses.replace(process, terminal=True)
+            from pyrunc.record import replace
+            process = replace(process, terminal=True)
     else:
         from pyrunc.state import Container
         base = Container(g["root"], cid).state.config.get("process")

@@ -22,7 +22,7 @@ def main(g, a):
 
 def describe():
     from pyrunc import caps
-    from pyrunc.plan import mountopts
+    from pyrunc.plan import extras, mountopts
     from pyrunc.plan import seccomp as sc
     from pyrunc.spec.config import HOOK_STAGES
     options = sorted(set(mountopts.FLAGS) | set(mountopts.PROPAGATION) |
@@ -40,10 +40,13 @@ def describe():
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False,
                        "rdma": True},
             "seccomp": _seccomp(sc),
-            # no LSM is implemented: say so rather than accept and ignore profiles
+            # No LSM and no resctrl support: configs asking for them are refused
+            # (plan/extras.py), never run with the setting silently dropped.
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
-            "intelRdt": {"enabled": False},
+            "intelRdt": {"enabled": False, "schemata": False, "monitoring": False},
+            "memoryPolicy": {"modes": list(extras.MPOL_MODES), "flags": list(extras.MPOL_FLAGS)},
+            "netDevices": {"enabled": True},
             "mountExtensions": {"idmap": {"enabled": False}},
         },
         "annotations": {

@@ -1,7 +1,7 @@
-import json
 import os
 import sys
 
+from pyrunc import fastjson
 from pyrunc.errors import ContainerNotFound, UsageError
 from pyrunc.state import Container, list_ids
 
@@ -31,7 +31,7 @@ def main(g, a):
     if a.flags.get("quiet"):
         sys.stdout.write("".join(s["id"] + "\n" for s in states))
     elif fmt == "json":
-        sys.stdout.write(json.dumps(states) + "\n")
+        sys.stdout.write(fastjson.dumps(states) + "\n")
     else:
         rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
         rows += [(s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s["owner"])

@@ -25,9 +25,9 @@ def main(g, a):
 
 
 def _jsonable(v):
-    if hasattr(v, "__dataclass_fields__"):
-        import dataclasses
-        return dataclasses.asdict(v)
+    from pyrunc.record import asdict, is_record
+    if is_record(v) and not isinstance(v, type):
+        return asdict(v)
     if isinstance(v, (set, frozenset)):
         return sorted(v)
     return str(v)

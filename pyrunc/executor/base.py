@@ -5,7 +5,7 @@ registering itself with @handles(StepType).  They do all kernel work through
 `ctx.sys`, which is pyrunc.syscalls in real life and a recording double in
 unit tests.
 """
-from dataclasses import dataclass, field
+from pyrunc.record import Record, field
 
 _HANDLERS = {}
 
@@ -17,8 +17,7 @@ def handles(step_type):
     return register
 
 
-@dataclass
-class Context:
+class Context(Record, frozen=False):
     sys: object                      # pyrunc.syscalls, or tests.doubles.RecordingSys
     config: object                   # pyrunc.spec.config.Config
     rootfs: str = ""                 # host path of the rootfs (before pivot)
@@ -30,14 +29,26 @@ class Context:
     extra: dict = field(default_factory=dict)
 
 
-def _load_handlers():
+# The modules holding the handlers of the phases `pyrunc create` itself runs.
+# It imports only these: the forked child imports the others (init.preload)
+# while create works on the cgroups, mostly waiting for the kernel.
+_PARENT_PHASES = {"cgroups": ("cgroups", "extras"), "runtime-hooks": ("hooks", "extras")}
+_ALL = ("namespaces", "rootfs", "process", "hooks", "console", "keyring", "init", "seccomp",
+        "cgroups", "extras")
+
+
+def _load_handlers(phase=None):
     # Importing registers the handlers; done on first use so that commands that
     # never execute a plan (state, kill, ...) never import them.
-    from pyrunc.executor import (namespaces, rootfs, process, hooks, console,  # noqa: F401
-                                 keyring, init, seccomp, cgroups)
+    for name in _PARENT_PHASES.get(getattr(phase, "value", None), _ALL):
+        __import__("pyrunc.executor." + name)
 
 
 def handler_for(step):
+    try:
+        return _HANDLERS[type(step)]
+    except KeyError:
+        _load_handlers(step.phase)
     try:
         return _HANDLERS[type(step)]
     except KeyError:
@@ -49,5 +60,8 @@ def handler_for(step):
 
 
 def run_steps(steps, ctx):
+    check = ctx.extra.get("fault_at")   # set by pyrunc.faults, only when injection is on
     for step in steps:
+        if check is not None:
+            check(step, ctx)
         handler_for(step)(step, ctx)

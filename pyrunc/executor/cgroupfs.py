@@ -21,18 +21,17 @@ The cgroupfs mounts and binds are read-only unless the options say rw
 """
 import errno
 import posixpath
-from dataclasses import dataclass
 
 from pyrunc.executor import paths
 from pyrunc.executor import mounts as mnt
 from pyrunc.plan import mountopts as mo
+from pyrunc.record import Record
 
 _BASE = mo.MS_NOSUID | mo.MS_NODEV | mo.MS_NOEXEC
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
-@dataclass(frozen=True)
-class MountInfo:
+class MountInfo(Record):
     """One line of /proc/self/mountinfo (the fields we use)."""
     root: str
     mountpoint: str
@@ -42,15 +41,13 @@ class MountInfo:
     super_options: tuple
 
 
-@dataclass(frozen=True)
-class Hierarchy:
+class Hierarchy(Record):
     name: str                # base name of the host mount point: "cpu,cpuacct"
     subsystems: str          # mount data for a fresh cgroupfs: "cpu,cpuacct", "name=systemd"
     source: str              # host directory of the init's own cgroup in it
 
 
-@dataclass(frozen=True)
-class CgroupLayout:
+class CgroupLayout(Record):
     unified: bool            # /sys/fs/cgroup is cgroup2 (no v1 hierarchies)
     hierarchies: tuple = ()  # v1 hierarchies, in mountinfo order
     v2_dir: str = ""         # host directory of the init's own v2 cgroup

@@ -9,7 +9,6 @@ conmon) then owns the master; the init keeps no copy.
 """
 import errno
 import os
-import socket  # noqa: F401 - syscalls.send_fds needs it; `exec` runs this inside the container's root
 import stat
 
 from pyrunc.errors import RuntimeFailure, oserror_text

@@ -1,6 +1,5 @@
 """Running OCI hooks: the state JSON on stdin, args/env as given, an optional timeout."""
-import json
-
+from pyrunc import fastjson
 from pyrunc.errors import HookError
 from pyrunc.executor.base import handles
 from pyrunc.plan.steps import RunHooks
@@ -32,7 +31,7 @@ def run_hook(index, stage, hook, state_json):
 
 def run_hooks(stage, hooks, state):
     """Run hooks in order; the first failure stops the rest (HookError)."""
-    data = state if isinstance(state, bytes) else json.dumps(state).encode()
+    data = state if isinstance(state, bytes) else fastjson.dumps(state).encode()
     for i, hook in enumerate(hooks):
         run_hook(i, stage, hook, data)
 

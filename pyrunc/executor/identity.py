@@ -7,18 +7,15 @@ and inheritable exactly as configured and raise the ambient ones last.
 """
 import errno
 
-# Loaded now, never lazily: these handlers run after pivot_root, where
-# site-packages is out of reach; syscalls.capbset_drop/get_pdeathsig use it.
-import prctl  # noqa: F401
-
 from pyrunc import caps
 from pyrunc.errors import RuntimeFailure, oserror_text
 from pyrunc.executor.base import handles
 from pyrunc.plan.steps import DropBoundingSet, SetCapabilities, SetUser
 
 
-def warn(ctx, text):
-    ctx.extra.setdefault("warnings", []).append(text)
+def warn(ctx, text, level="warning"):
+    """Queue a message for the runtime to log (the init has no log of its own)."""
+    ctx.extra.setdefault("warnings", []).append([level, text])
 
 
 def _fail(what, err):
@@ -164,4 +161,4 @@ def set_capabilities(step, ctx):
         # without inheritable ones): the kernel only raises caps that are
         # both permitted and inheritable
         warn(ctx, f"ambient capabilities not raised (each must be permitted and inheritable): "
-                  f"[{' '.join(refused)}]")
+                  f"[{' '.join(refused)}]", level="debug")

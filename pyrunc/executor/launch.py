@@ -4,16 +4,25 @@
 raises after making sure the processes it forked are gone.
 """
 import os
-import socket
+import sys
 
+from pyrunc import fastjson
 from pyrunc.errors import RuntimeFailure, oserror_text
 from pyrunc.executor.base import Context, run_steps
 from pyrunc.executor.hooks import run_hooks
 from pyrunc.executor.sync import Channel
-from pyrunc.plan.steps import CreateUserNamespace, Phase
+from pyrunc.plan.steps import CreateUserNamespace, Phase, RunHooks
+
+
+def _probe(event, ctx=None):
+    # --trace/--faults: cli.py loaded pyrunc.trace; off, this is one dict lookup
+    trace = sys.modules.get("pyrunc.trace")
+    if trace is not None:
+        trace.probe(event, ctx)
 
 
 def connect_console_socket(path):
+    import socket   # only with --console-socket: socket imports enum, selectors (~2 ms)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.connect(path)
@@ -52,7 +61,10 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
     ctx.extra["preserve_fds"] = preserve_fds
     if cgroup_created is not None:
         ctx.extra["cgroup_created"] = cgroup_created
+    _probe("launch", ctx)
 
+    # The child imports the handlers its steps need (init.preload) while we
+    # run the CGROUPS steps, which import only theirs (executor/base.py).
     pid = os.fork()
     if pid == 0:
         parent.close()
@@ -70,9 +82,11 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
     init_pid = None
     try:
         ctx.extra["child_pid"] = pid
+        _probe("cgroups")
         run_steps(plan.phase(Phase.CGROUPS), ctx)
-        parent.send("go")
-        init_pid = _drive(parent, plan, pid, on_pid, creating_state)
+        _reply(parent, "go")
+        _probe("go")
+        init_pid = _drive(parent, plan, pid, on_pid, creating_state, ctx)
         if for_exec:
             _await_exec(parent)
     except BaseException:
@@ -90,22 +104,26 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
     return init_pid
 
 
-def _drive(chan, plan, child_pid, on_pid, creating_state):
+def _drive(chan, plan, child_pid, on_pid, creating_state, ctx):
     userns = next((s for s in plan.phase(Phase.NAMESPACES) if isinstance(s, CreateUserNamespace)),
                   None)
     init_pid = None
     rootfs_done = False
     while True:
-        msg = chan.recv()
+        try:
+            msg = chan.recv()
+        except ConnectionResetError:
+            msg = None
         if msg is None:
-            raise RuntimeFailure("unable to start container process: init exited unexpectedly")
+            raise RuntimeFailure(_DIED)
         kind = msg["t"]
+        _probe(kind)
         if kind == "error":
             raise RuntimeFailure(f"unable to start container process: {msg['msg']}")
         if kind == "userns":
             from pyrunc.executor.namespaces import write_id_maps
             write_id_maps(child_pid, userns.uid_mappings, userns.gid_mappings)
-            chan.send("ok")
+            _reply(chan, "ok")
         elif kind == "pid":
             init_pid = msg["pid"]
             if on_pid:
@@ -113,6 +131,10 @@ def _drive(chan, plan, child_pid, on_pid, creating_state):
         elif kind == "rootfs-done":
             rootfs_done = True
         elif kind == "ready":
+            if msg.get("warnings"):
+                from pyrunc.log import log
+                for level, text in msg["warnings"]:
+                    log.debug(text) if level == "debug" else log.warning(text)
             return init_pid
         # After ForkInit the intermediate sends "pid" and the init "rootfs-done"
         # on the same channel: either may come first.  The hooks need the pid.
@@ -120,14 +142,31 @@ def _drive(chan, plan, child_pid, on_pid, creating_state):
             rootfs_done = False
             state = creating_state(init_pid)
             for step in plan.phase(Phase.RUNTIME_HOOKS):
-                run_hooks(step.stage, step.hooks, state)
-            import json
-            chan.send("ok", state=json.dumps(state))
+                if isinstance(step, RunHooks):
+                    run_hooks(step.stage, step.hooks, state)
+                else:   # host-side work on the new namespaces (MoveNetDevice)
+                    ctx.extra["init_pid"] = init_pid
+                    run_steps([step], ctx)
+            _probe("hooks-done")
+            _reply(chan, "ok", state=fastjson.dumps(state))
+
+
+_DIED = "unable to start container process: init exited unexpectedly"
+
+
+def _reply(chan, kind, **fields):
+    """Answer the container: it being gone (killed, say, by a runtime hook) is
+    the same failure as its EOF, not a bare "broken pipe"."""
+    try:
+        chan.send(kind, **fields)
+    except (BrokenPipeError, ConnectionResetError):
+        raise RuntimeFailure(_DIED) from None
 
 
 def _await_exec(chan):
     """After `ready` an exec'd process still has its last steps; EOF means execve worked."""
     msg = chan.recv()
+    _probe("exec-done" if msg is None else msg["t"])
     if msg is not None and msg["t"] == "error":
         raise RuntimeFailure(f"unable to start container process: {msg['msg']}")
 

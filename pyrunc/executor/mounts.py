@@ -11,11 +11,11 @@ import errno
 import os
 import stat
 import time
-from dataclasses import dataclass
 
 from pyrunc.errors import RuntimeFailure, oserror_text
 from pyrunc.executor import paths
 from pyrunc.plan import mountopts as mo
+from pyrunc.record import Record
 
 # Per-mount flags a less privileged user namespace cannot clear once set
 # (the kernel's MNT_LOCK_*): a remount must carry them again.
@@ -64,8 +64,7 @@ def mount(sys, source, target, fstype, flags, data=None, *, shown=None, shown_so
         raise MountCallError(e.errno, f"{text}: {oserror_text(e)}") from None
 
 
-@dataclass
-class Target:
+class Target(Record, frozen=False):
     """An in-root mount target: its container path, our fd, and how to reopen it."""
     dest: str
     fd: int
@@ -92,28 +91,53 @@ class Target:
             self.fd = -1
 
 
-def dir_target(ctx, dest, mode=0o755):
+def dir_target(ctx, dest, mode=0o755, proc_ok=None):
+    """proc_ok: () -> whether this mount may cover /proc itself (a procfs bind)."""
     sys, root = ctx.sys, ctx.root_fd
     t = Target(dest, paths.mkdir_all_in_root(sys, root, dest, mode),
                lambda: paths.open_in_root(sys, root, dest, sys.O_PATH | sys.O_DIRECTORY))
-    _check_inside(ctx, t)
+    _check_inside(ctx, t, proc_ok)
     return t
 
 
-def file_target(ctx, dest):
+def file_target(ctx, dest, proc_ok=None):
     sys, root = ctx.sys, ctx.root_fd
     t = Target(dest, paths.create_file_in_root(sys, root, dest),
                lambda: paths.open_in_root(sys, root, dest, sys.O_PATH))
-    _check_inside(ctx, t)
+    _check_inside(ctx, t, proc_ok)
     return t
 
 
-def _check_inside(ctx, t):
+def _check_inside(ctx, t, proc_ok=None):
     try:
         paths.check_inside(ctx.sys, t.fd, ctx.extra.get("root_location"))
+        _check_proc(ctx, t, proc_ok)
     except OSError:
         t.close(ctx.sys)
         raise
+
+
+def _check_proc(ctx, t, proc_ok):
+    """The plan checks destinations against /proc as text; an image symlink
+    (p -> proc, dest /p/1) reaches /proc anyway.  Check where the target
+    resolved: a look-alike over /proc/<pid> would catch every later
+    /proc/self/fd/N, moving masks and the read-only /proc/sys elsewhere."""
+    from pyrunc.plan.rootfs import PROC_MOUNT_ALLOWED
+    root = ctx.extra.get("root_location")
+    where = paths.fd_location(ctx.sys, t.fd) if root else None
+    if where is None:
+        return
+    root = root.rstrip("/")
+    if where != root and not where.startswith(root + "/"):
+        return
+    inner = where[len(root):] or "/"
+    if inner == "/proc":
+        if proc_ok is None or not proc_ok():
+            raise OSError(errno.EINVAL, f'"{t.dest}" cannot be mounted because it is '
+                                        f'not of type proc')
+    elif inner.startswith("/proc/") and inner not in PROC_MOUNT_ALLOWED:
+        raise OSError(errno.EINVAL, f'"{t.dest}" (at "{inner}") cannot be mounted because '
+                                    f'it is inside /proc')
 
 
 def apply_propagation(sys, target, propagation):

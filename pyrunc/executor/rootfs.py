@@ -147,8 +147,11 @@ def _bind(step, ctx, source=None, flags=None):
     src = sys.open(source, sys.O_PATH)
     try:
         is_dir = stat.S_ISDIR(sys.fstat(src).st_mode)
-        t = mnt.dir_target(ctx, step.destination) if is_dir else \
-            mnt.file_target(ctx, step.destination)
+
+        def procfs_source():   # only procfs may be bound over /proc (runc's rule too)
+            return sys.fstatfs_magic(src) == sys.C.PROC_SUPER_MAGIC
+        t = mnt.dir_target(ctx, step.destination, proc_ok=procfs_source) if is_dir else \
+            mnt.file_target(ctx, step.destination, proc_ok=procfs_source)
         try:
             mnt.mount(sys, paths.fd_path(src), t.path, "bind", flags & (mo.MS_BIND | mo.MS_REC),
                       shown=step.destination, shown_source=source)

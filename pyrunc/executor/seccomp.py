@@ -12,28 +12,25 @@ execve), exactly as runc's Go code runs under it; docker's and podman's default
 profiles allow all of these.  A profile that denies one of them makes the
 container fail before it starts, with that syscall's error.
 """
-import json  # at import time: after pivot_root the stdlib is out of reach
-from dataclasses import dataclass
-
+from pyrunc import fastjson   # at import time: after pivot_root the stdlib is out of reach
 from pyrunc.errors import RuntimeFailure, oserror_text
 from pyrunc.executor.base import handles
 from pyrunc.plan.seccomp import NOTIFY
 from pyrunc.plan.steps import CompileSeccomp, ConnectSeccompListener, LoadSeccomp
+from pyrunc.record import Record
 
 TSYNC = "SECCOMP_FILTER_FLAG_TSYNC"
 WAIT_KILLABLE = "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"
 
 
-@dataclass
-class Listener:
+class Listener(Record, frozen=False):
     path: str
     sock: int                 # connected to the agent
     proc_fd: int = -1         # O_PATH fd of the runtime's /proc, until the pid is read
     pid: int = 0              # our pid as the runtime sees it
 
 
-@dataclass
-class Program:
+class Program(Record, frozen=False):
     bpf: bytes                # struct sock_filter[]
     flags: int                # for seccomp(SECCOMP_SET_MODE_FILTER)
     listener: bool            # the filter has NOTIFY rules: the kernel gives us an fd
@@ -190,10 +187,10 @@ def load_seccomp(step, ctx):
 
 def process_state(state_json, pid, metadata):
     """The runtime-spec's container process state, as the bytes sent to the agent."""
-    state = json.loads(state_json) if state_json else {}
+    state = fastjson.loads(state_json) if state_json else {}
     doc = {"ociVersion": state.get("ociVersion", "1.0.2"), "fds": ["seccompFd"], "pid": pid}
     if metadata:
         doc["metadata"] = metadata
     doc["state"] = {k: state[k] for k in ("ociVersion", "id", "status", "pid", "bundle",
                                           "annotations") if k in state}
-    return json.dumps(doc).encode()
+    return fastjson.dumps(doc).encode()

@@ -2,10 +2,13 @@
 
 A SOCK_SEQPACKET socketpair: one JSON object per datagram, so a message is
 never split or merged.  EOF means the other side died.
-"""
-import json
-import socket
 
+`_socket` (the C module) is enough for that, and cheap: `socket` imports
+enum and selectors, ~2 ms that every create and exec would pay.
+"""
+import _socket
+
+from pyrunc import fastjson
 from pyrunc.errors import RuntimeFailure
 
 MAX = 1 << 16
@@ -17,18 +20,18 @@ class Channel:
 
     @classmethod
     def pair(cls):
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)   # CLOEXEC
         return cls(a), cls(b)
 
     def send(self, kind, **fields):
         fields["t"] = kind
-        self.sock.send(json.dumps(fields).encode())
+        self.sock.send(fastjson.dumps(fields).encode())
 
     def recv(self):
         data = self.sock.recv(MAX)
         if not data:
             return None
-        return json.loads(data)
+        return fastjson.loads(data)
 
     def expect(self, kind):
         msg = self.recv()

@@ -20,6 +20,8 @@ def build_plan(config, *, cid="", no_pivot=False, no_new_keyring=False, preserve
     rootfs_steps, pivot_steps = plan_rootfs(config, no_pivot=no_pivot, userns=userns,
                                             terminal=bool(config.process and config.process.terminal))
     steps += rootfs_steps
+    from pyrunc.plan.extras import add_extras, net_device_steps
+    steps += net_device_steps(config)   # by pyrunc create, before prestart/createRuntime
     hooks = config.hooks
     # prestart (deprecated) runs at the same moment as createRuntime, before it
     for stage in ("prestart", "createRuntime"):
@@ -30,6 +32,7 @@ def build_plan(config, *, cid="", no_pivot=False, no_new_keyring=False, preserve
     if not no_new_keyring:
         steps.append(JoinSessionKeyring("_ses." + cid))
     container_steps, start_steps = plan_process(config, preserve_fds=preserve_fds, userns=userns)
+    container_steps = add_extras(config, container_steps)   # before the identity switch
     steps += sorted(pivot_steps + [ReopenDevNull()] + container_steps, key=_container_rank)
     steps.append(AwaitStart())
     if hooks["startContainer"]:

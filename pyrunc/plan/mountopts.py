@@ -9,9 +9,8 @@ the same config means the same mounts under both runtimes.
 The MS_* / MOUNT_ATTR_* numbers are the Linux ABI, spelled out here so that
 planning never loads the libc binding (tests check them against it).
 """
-from dataclasses import dataclass
-
 from pyrunc.errors import ConfigError
+from pyrunc.record import Record
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -101,8 +100,7 @@ _ATIME_ATTRS = (MOUNT_ATTR_RELATIME, MOUNT_ATTR_NOATIME, MOUNT_ATTR_STRICTATIME)
 _NOT_REMOUNTABLE = MS_BIND | MS_REC | MS_REMOUNT
 
 
-@dataclass(frozen=True)
-class MountOptions:
+class MountOptions(Record):
     flags: int = 0          # for mount(2)
     cleared: int = 0        # flags the options explicitly turn off (rw, suid, dev, ...)
     propagation: tuple = ()  # MS_* propagation values, applied in this order after mounting

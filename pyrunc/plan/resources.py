@@ -5,15 +5,13 @@ cpu.shares 0 and blockIO.weight 0 meaning nothing); a request this host or
 cgroup version cannot carry out is a ConfigError naming the field, never a
 silent skip.  The per-version details are in resources_v1 / resources_v2.
 """
-from dataclasses import dataclass
-
 from pyrunc.errors import ConfigError
+from pyrunc.record import Record
 
 R = "linux.resources"
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(Record):
     """Where the writes go and what the host offers."""
     dirs: dict                      # state key -> dir ("memory", ..., "unified")
     v2: bool                        # cgroup v2 only: everything is in dirs["unified"]

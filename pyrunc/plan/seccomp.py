@@ -20,9 +20,8 @@ is loaded as late as possible, right before execve.  The BPF program is always
 compiled in the CONTAINER phase, so that a bad profile fails `create` with a
 message instead of killing the init after `start`.
 """
-from dataclasses import dataclass
-
 from pyrunc.errors import ConfigError
+from pyrunc.record import Record
 from pyrunc.plan.steps import (
     CompileSeccomp, ConnectSeccompListener, DropBoundingSet, Exec, LoadSeccomp, Phase,
     SetCapabilities, SetUser,
@@ -63,8 +62,7 @@ U64 = 1 << 64
 NOT_NOTIFIABLE = ("write", "sendmsg")
 
 
-@dataclass(frozen=True)
-class Action:
+class Action(Record):
     name: str             # canonical SCMP_ACT_* (see ACTIONS)
     ret: int = 0          # ERRNO: the errno; TRACE: the tracer's message; else 0
 
@@ -72,24 +70,21 @@ class Action:
         return f"{self.name}({self.ret})" if self.name in RET_ACTIONS else self.name
 
 
-@dataclass(frozen=True)
-class Condition:
+class Condition(Record):
     index: int            # argument 0..5
     op: str               # SCMP_CMP_*
     value: int            # MASKED_EQ: the mask
     value_two: int = 0    # MASKED_EQ: what the masked argument must equal
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(Record):
     syscall: str
     action: Action
     conditions: tuple = ()    # of Condition, all of which must hold
     where: str = ""           # JSON path of the entry, for error messages
 
 
-@dataclass(frozen=True)
-class SeccompFilter:
+class SeccompFilter(Record):
     default: Action
     architectures: tuple = ()  # SCMP_ARCH_* besides the native one (always in)
     flags: tuple = ()          # SECCOMP_FILTER_FLAG_*

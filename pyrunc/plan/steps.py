@@ -4,11 +4,10 @@ A plan is an ordered tuple of these.  Each step names the phase it belongs to:
 the phase says which process carries it out and when (see Phase).  Steps are
 plain data: no step does anything by itself; pyrunc.executor does.
 """
-from dataclasses import dataclass, fields
-import enum
+from pyrunc.record import Enum, Record, asdict, fields
 
 
-class Phase(enum.Enum):
+class Phase(Enum):
     # in pyrunc create, right after fork, before the child may go on: cgroups
     CGROUPS = "cgroups"
     # in the forked child, before the init exists: setns/unshare
@@ -27,8 +26,7 @@ class Phase(enum.Enum):
     POSTSTOP = "poststop"
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(Record):
     phase = None  # class attribute set by each subclass
 
     def describe(self):
@@ -71,8 +69,7 @@ def _flag_names(value):
 
 def _step(phase):
     def wrap(cls):
-        cls = dataclass(frozen=True)(cls)
-        cls.phase = phase
+        cls.phase = phase   # a class attribute, not a field
         return cls
     return wrap
 
@@ -280,7 +277,6 @@ class SetupConsole(Step):
 
 # --- runtime hooks (pyrunc create) -------------------------------------------
 
-@dataclass(frozen=True)
 class RunHooks(Step):
     stage: str            # "prestart", "createRuntime", ...
     hooks: tuple          # of config.Hook
@@ -378,6 +374,66 @@ class SetRlimit(Step):
     hard: int
 
 
+# --- scheduling, I/O priority, personality, NUMA, exec affinity, net devices --
+# Planned by pyrunc.plan.extras, carried out by pyrunc.executor.extras (and
+# executor.netdev).  Names are the config's ("SCHED_FIFO"); the executor maps
+# them to the kernel's numbers through plan.extras' tables.  The CONTAINER
+# ones come before the identity switch: RT policies, negative nice and the RT
+# I/O class need CAP_SYS_NICE/CAP_SYS_ADMIN, which SetUser gives up.
+
+@_step(Phase.CONTAINER)
+class SetMemoryPolicy(Step):
+    """set_mempolicy(2): inherited by the program through execve."""
+    mode: str             # "MPOL_BIND"
+    nodes: tuple = ()     # node numbers
+    flags: tuple = ()     # ("MPOL_F_STATIC_NODES",)
+
+
+@_step(Phase.CONTAINER)
+class SetPersonality(Step):
+    domain: str           # "LINUX" or "LINUX32"
+
+
+@_step(Phase.CONTAINER)
+class SetIOPriority(Step):
+    """ioprio_set(2) on this process; children inherit it."""
+    io_class: str         # "IOPRIO_CLASS_BE"
+    priority: int = 0
+
+
+@_step(Phase.CONTAINER)
+class SetScheduler(Step):
+    """sched_setattr(2) on this process, with runtime-spec's defaults (0) filled in."""
+    policy: str           # "SCHED_OTHER", ...
+    nice: int = 0
+    priority: int = 0
+    flags: tuple = ()     # ("SCHED_FLAG_RESET_ON_FORK",)
+    runtime: int = 0
+    deadline: int = 0
+    period: int = 0
+
+
+@_step(Phase.CGROUPS)
+class SetCpuAffinity(Step):
+    """`exec`: sched_setaffinity(2) on ctx.extra["child_pid"], from pyrunc exec.
+
+    process.execCPUAffinity: `initial` before JoinCgroup, `final` after it
+    (joining a cpuset cgroup resets the affinity, which is why there are two).
+    """
+    cpus: tuple
+    field: str            # "process.execCPUAffinity.initial", for errors
+
+
+@_step(Phase.RUNTIME_HOOKS)
+class MoveNetDevice(Step):
+    """linux.netDevices: move a host interface into the container's network
+    namespace (ctx.extra["init_pid"]'s), as `name` there, keeping its permanent
+    global addresses, and bring it up.  Runs in pyrunc create before the
+    prestart/createRuntime hooks."""
+    host_name: str
+    name: str
+
+
 @_step(Phase.ROOTFS)
 class MakeCwd(Step):
     """mkdir -p the process cwd in-root, after the mounts and before pivot_root
@@ -441,12 +497,10 @@ class CompileSeccomp(Step):
         return f"CompileSeccomp({self.filter.summary()})"
 
     def to_dict(self):
-        import dataclasses
         return {"step": "CompileSeccomp", "phase": self.phase.value,
-                "filter": dataclasses.asdict(self.filter)}
+                "filter": asdict(self.filter)}
 
 
-@dataclass(frozen=True)
 class LoadSeccomp(Step):
     """Install the compiled filter; with a listener, send its fd and the state.
 
@@ -492,8 +546,7 @@ class Exec(Step):
     env: tuple
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(Record):
     steps: tuple
 
     def phase(self, phase):

@@ -5,12 +5,12 @@
 that nothing past this point handles raw JSON.  Sections that later work types
 more fully (resources, seccomp, ...) are kept as the raw dict for now.
 """
-from dataclasses import dataclass, field
 import os
 
+from pyrunc.record import Record, field
 
-@dataclass(frozen=True)
-class IdMapping:
+
+class IdMapping(Record):
     container_id: int
     host_id: int
     size: int
@@ -20,8 +20,7 @@ class IdMapping:
         return cls(d["containerID"], d["hostID"], d["size"])
 
 
-@dataclass(frozen=True)
-class User:
+class User(Record):
     uid: int = 0
     gid: int = 0
     umask: int | None = None
@@ -33,15 +32,13 @@ class User:
                    tuple(d.get("additionalGids") or ()))
 
 
-@dataclass(frozen=True)
-class Rlimit:
+class Rlimit(Record):
     type: str   # "RLIMIT_NOFILE"
     soft: int
     hard: int
 
 
-@dataclass(frozen=True)
-class Capabilities:
+class Capabilities(Record):
     """Each set is a tuple of names like "CAP_CHOWN"; None where the config omits the set."""
     bounding: tuple | None = None
     effective: tuple | None = None
@@ -57,8 +54,7 @@ class Capabilities:
         return cls(s("bounding"), s("effective"), s("inheritable"), s("permitted"), s("ambient"))
 
 
-@dataclass(frozen=True)
-class Process:
+class Process(Record):
     args: tuple
     cwd: str = "/"
     env: tuple = ()
@@ -98,14 +94,12 @@ class Process:
         )
 
 
-@dataclass(frozen=True)
-class Root:
+class Root(Record):
     path: str          # absolute: a relative root.path is resolved against the bundle
     readonly: bool = False
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(Record):
     destination: str
     type: str | None = None
     source: str | None = None
@@ -121,8 +115,7 @@ class Mount:
                    tuple(IdMapping.from_dict(m) for m in d.get("gidMappings") or ()))
 
 
-@dataclass(frozen=True)
-class Hook:
+class Hook(Record):
     path: str
     args: tuple = ()
     env: tuple = ()
@@ -138,8 +131,7 @@ HOOK_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer",
                "poststart", "poststop")
 
 
-@dataclass(frozen=True)
-class Hooks:
+class Hooks(Record):
     """stage name (as in config.json) -> tuple of Hook."""
     stages: dict = field(default_factory=dict)
 
@@ -152,14 +144,12 @@ class Hooks:
                     if d.get(k)})
 
 
-@dataclass(frozen=True)
-class Namespace:
+class Namespace(Record):
     type: str                 # "pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"
     path: str | None = None   # join this namespace instead of creating one
 
 
-@dataclass(frozen=True)
-class Device:
+class Device(Record):
     path: str
     type: str                 # "c", "b", "u", "p"
     major: int = 0
@@ -174,8 +164,7 @@ class Device:
                    d.get("fileMode"), d.get("uid"), d.get("gid"))
 
 
-@dataclass(frozen=True)
-class Linux:
+class Linux(Record):
     namespaces: tuple = ()
     uid_mappings: tuple = ()
     gid_mappings: tuple = ()
@@ -225,8 +214,7 @@ class Linux:
         )
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(Record):
     oci_version: str
     bundle: str               # absolute path of the bundle directory
     root: Root

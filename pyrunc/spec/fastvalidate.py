@@ -20,8 +20,9 @@ so a schema edit can never be silently ignored.  Semantics follow jsonschema's
 Draft7Validator, with the project's one deliberate change: "integer" does not
 match a float such as 1.0 (Go's decoder refuses those).
 """
-import json
 import os
+
+from pyrunc import fastjson
 
 SUFFIX = ".schema.json"
 _DRAFT7 = "http://json-schema.org/draft-07/schema#"
@@ -127,12 +128,22 @@ _compiled_patterns = {}
 def _pattern(pattern, inst, path, out):
     if not isinstance(inst, str):
         return
-    regex = _compiled_patterns.get(pattern)
-    if regex is None:
-        import re  # already loaded by json; compiled only when a pattern is met
-        regex = _compiled_patterns[pattern] = re.compile(pattern)
-    if regex.search(inst) is None:   # search, not match: as jsonschema does
+    found = _compiled_patterns.get(pattern)
+    if found is None:
+        found = _compiled_patterns[pattern] = _searcher(pattern)
+    if not found(inst):   # search, not match: as jsonschema does
         out.append((path, "pattern", pattern, inst))
+
+
+def _searcher(pattern):
+    """inst -> whether re.search(pattern, inst) finds something."""
+    from pyrunc.spec import minire
+    atoms = minire.compile(pattern)
+    if atoms is not None:   # the schemas' simple patterns: no `re` import (~3 ms)
+        return lambda inst: minire.search(atoms, inst)
+    import re
+    regex = re.compile(pattern)
+    return lambda inst: regex.search(inst) is not None
 
 
 def segments(path):
@@ -176,7 +187,7 @@ class SchemaSet:
         for name in os.listdir(directory):
             if name.endswith(SUFFIX):
                 with open(os.path.join(directory, name), "rb") as f:
-                    docs[name] = json.loads(f.read())
+                    docs[name] = fastjson.loads(f.read())
         return cls(docs)
 
     def errors(self, doc, schema_name):

@@ -9,10 +9,10 @@ Things runc only warns about are returned as a list of warning strings.
     warnings = check_config(doc, require_process=True)
     check_process(doc["process"], "process")      # also used for exec --process
 """
-import json
 import os
 import posixpath
 
+from pyrunc import fastjson
 from pyrunc.errors import ConfigError
 from pyrunc.spec.config import HOOK_STAGES
 from pyrunc.spec.validate import json_path
@@ -35,7 +35,7 @@ IPC_SYSCTLS = frozenset(("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "ker
 
 def _q(text):
     """Quote like Go's %q, which runc's messages use."""
-    return json.dumps(text)
+    return fastjson.dumps(text)
 
 
 def _host_netns(path):

@@ -13,15 +13,16 @@ jsonschema costs ~35 ms to import, more than runc's whole `run`.
 validate_with_jsonschema() gives the same answer through jsonschema; the tests
 use it to prove the two agree.
 """
-import json
 import os
-import re
 
+from pyrunc import fastjson
 from pyrunc.errors import ConfigError
 
 SCHEMA_NAMES = ("config", "process", "linux-resources")
 _SUFFIX = ".schema.json"
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# what may follow a "." in a path: an ASCII identifier (no `re` import for that)
+_IDENT_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_IDENT_CHARS = _IDENT_START | frozenset("0123456789")
 _validators = {}
 _fast = None   # the loaded fastvalidate.SchemaSet
 
@@ -46,10 +47,10 @@ def json_path(segments):
     for seg in segments:
         if isinstance(seg, int):
             out.append(f"[{seg}]")
-        elif _IDENT.match(seg):
+        elif seg and seg[0] in _IDENT_START and _IDENT_CHARS.issuperset(seg):
             out.append(("." if out else "") + seg)
         else:
-            out.append(f"[{json.dumps(seg)}]")
+            out.append(f"[{fastjson.dumps(seg)}]")
     return "".join(out)
 
 
@@ -105,7 +106,7 @@ def _validator(schema_name):
     for name in sorted(os.listdir(directory)):
         if name.endswith(_SUFFIX):
             with open(os.path.join(directory, name), encoding="utf-8") as f:
-                schema = json.load(f)
+                schema = fastjson.loads(f.read())
             # Without "$schema", a $ref into another file keeps our validator
             # class (and its integer rule) instead of switching to the
             # stock class registered for the draft-07 URI.
@@ -154,6 +155,7 @@ def _json_type(value):
 
 
 def _short(value, limit=60):
+    import json   # an error message is being made: the cost no longer matters
     text = json.dumps(value, sort_keys=False, default=str)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

@@ -128,9 +128,9 @@ def test_slice_syntax_without_systemd_is_a_plain_name():
 
 
 def test_devices_hierarchy_is_required_on_v1():
-    import dataclasses
+    from pyrunc.record import replace
     h = hybrid()
-    h = dataclasses.replace(h, v1=tuple(x for x in h.v1 if "devices" not in x.controllers))
+    h = replace(h, v1=tuple(x for x in h.v1 if "devices" not in x.controllers))
     with pytest.raises(ConfigError, match="devices cgroup controller is not mounted"):
         plan_cgroups(config(), "c1", host=h)
 
