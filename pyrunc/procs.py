@@ -11,7 +11,7 @@ def parse_signal(text):
     """"9", "KILL", "SIGKILL", "sigkill" -> 9 (runc accepts the same forms)."""
     if text.isdigit():
         n = int(text)
-        if 0 < n < _signal.NSIG:
+        if 0 <= n < _signal.NSIG:   # 0: only checks the init exists, as with runc
             return n
         raise UsageError(f"unknown signal {text!r}")
     name = text.upper()

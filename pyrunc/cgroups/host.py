@@ -67,7 +67,7 @@ def _rel(path, root):
     return "/"   # our cgroup is outside the mount's root (a cgroupns): use the root
 
 
-def _unescape(field):
+def unescape(field):
     # mountinfo escapes space, tab, newline and backslash as \ooo
     if "\\" not in field:
         return field
@@ -94,7 +94,7 @@ def parse_cgroup_mounts(text):
         fstype = fields[sep + 1]
         if fstype in ("cgroup", "cgroup2"):
             opts = tuple(fields[sep + 3].split(",")) if len(fields) > sep + 3 else ()
-            out.append((fstype, _unescape(fields[3]), _unescape(fields[4]), opts))
+            out.append((fstype, unescape(fields[3]), unescape(fields[4]), opts))
     return out
 
 

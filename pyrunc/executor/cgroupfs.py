@@ -22,6 +22,7 @@ The cgroupfs mounts and binds are read-only unless the options say rw
 import errno
 import posixpath
 
+from pyrunc.cgroups.host import unescape
 from pyrunc.executor import paths
 from pyrunc.executor import mounts as mnt
 from pyrunc.plan import mountopts as mo
@@ -53,21 +54,6 @@ class CgroupLayout(Record):
     v2_dir: str = ""         # host directory of the init's own v2 cgroup
 
 
-def _unescape(field):
-    # mountinfo escapes space, tab, newline and backslash as \ooo
-    if "\\" not in field:
-        return field
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1:i + 4].isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
 def parse_mountinfo(text):
     result = []
     for line in text.splitlines():
@@ -76,9 +62,9 @@ def parse_mountinfo(text):
             sep = fields.index("-", 6)
         except ValueError:
             continue
-        result.append(MountInfo(_unescape(fields[3]), _unescape(fields[4]),
+        result.append(MountInfo(unescape(fields[3]), unescape(fields[4]),
                                 tuple(fields[6:sep]), fields[sep + 1],
-                                _unescape(fields[sep + 2]), tuple(fields[sep + 3].split(","))))
+                                unescape(fields[sep + 2]), tuple(fields[sep + 3].split(","))))
     return result
 
 
