@@ -145,9 +145,9 @@ class Runtime:
         """Run the runtime.  detached_io: stdout/stderr go to temp files instead of
         pipes, needed when a container outlives the call (create, run -d): it
         inherits them and would hold pipes open forever."""
-        if input is not None:
-            stdin = subprocess.PIPE
-        kw = dict(stdin=stdin, input=input, text=True, timeout=timeout or self.timeout, **popen_kw)
+        # subprocess.run refuses stdin= together with input= (it makes the pipe itself)
+        kw = dict(input=input) if input is not None else dict(stdin=stdin)
+        kw.update(text=True, timeout=timeout or self.timeout, **popen_kw)
         if not detached_io:
             return subprocess.run(self.argv(*args), capture_output=True, **kw)
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
