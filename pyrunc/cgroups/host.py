@@ -82,20 +82,25 @@ def unescape(field):
     return "".join(out)
 
 
-def parse_cgroup_mounts(text):
-    """mountinfo text -> [(fstype, root, mountpoint, super options)] for cgroup/cgroup2 mounts."""
-    out = []
+def mountinfo_entries(text):
+    """mountinfo text -> (root, mountpoint, optional fields, fstype, source, super options)
+    per line, paths unescaped.  The one mountinfo parser (executor/cgroupfs uses it too)."""
     for line in text.splitlines():
         fields = line.split(" ")
         try:
             sep = fields.index("-", 6)
         except ValueError:
             continue
-        fstype = fields[sep + 1]
-        if fstype in ("cgroup", "cgroup2"):
-            opts = tuple(fields[sep + 3].split(",")) if len(fields) > sep + 3 else ()
-            out.append((fstype, unescape(fields[3]), unescape(fields[4]), opts))
-    return out
+        opts = tuple(fields[sep + 3].split(",")) if len(fields) > sep + 3 else ()
+        yield (unescape(fields[3]), unescape(fields[4]), tuple(fields[6:sep]),
+               fields[sep + 1], unescape(fields[sep + 2]) if len(fields) > sep + 2 else "", opts)
+
+
+def parse_cgroup_mounts(text):
+    """mountinfo text -> [(fstype, root, mountpoint, super options)] for cgroup/cgroup2 mounts."""
+    return [(fstype, root, mountpoint, opts)
+            for root, mountpoint, _opt, fstype, _src, opts in mountinfo_entries(text)
+            if fstype in ("cgroup", "cgroup2")]
 
 
 def parse_proc_cgroup(text):

@@ -22,7 +22,7 @@ The cgroupfs mounts and binds are read-only unless the options say rw
 import errno
 import posixpath
 
-from pyrunc.cgroups.host import unescape
+from pyrunc.cgroups.host import mountinfo_entries
 from pyrunc.executor import paths
 from pyrunc.executor import mounts as mnt
 from pyrunc.plan import mountopts as mo
@@ -55,17 +55,7 @@ class CgroupLayout(Record):
 
 
 def parse_mountinfo(text):
-    result = []
-    for line in text.splitlines():
-        fields = line.split(" ")
-        try:
-            sep = fields.index("-", 6)
-        except ValueError:
-            continue
-        result.append(MountInfo(unescape(fields[3]), unescape(fields[4]),
-                                tuple(fields[6:sep]), fields[sep + 1],
-                                unescape(fields[sep + 2]), tuple(fields[sep + 3].split(","))))
-    return result
+    return [MountInfo(*entry) for entry in mountinfo_entries(text)]
 
 
 def read_mountinfo(sys):

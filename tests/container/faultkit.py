@@ -231,9 +231,8 @@ def status_of(rt, cid):
     return json.loads(r.stdout)["status"] if r.returncode == 0 else None
 
 
-def race(*calls):
-    """Run the calls (each returning a CompletedProcess) at the same moment;
-    each must be a success or one clear error line."""
+def race_calls(*calls, timeout=60):
+    """Run the calls (each returning a CompletedProcess) at the same moment."""
     results = [None] * len(calls)
     barrier = threading.Barrier(len(calls))
 
@@ -244,7 +243,13 @@ def race(*calls):
     for t in threads:
         t.start()
     for t in threads:
-        t.join(60)
+        t.join(timeout)
+    return results
+
+
+def race(*calls):
+    """race_calls, and each must be a success or one clear error line."""
+    results = race_calls(*calls)
     for r in results:
         check_result(r)
     return results

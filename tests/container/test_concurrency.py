@@ -1,10 +1,10 @@
 """Commands on one container id from several clients at once are serialised
 (a lock per container): exactly one wins, the others fail with runc's words,
 no traceback, and the end state is consistent."""
-import threading
 
 import pytest
 
+from tests.container.faultkit import race_calls
 from tests.container.realkit import error_line, status_of, wait_for
 
 
@@ -26,28 +26,13 @@ def _alive(pid):
         return False
 
 
-def _race(*calls):
-    results = [None] * len(calls)
-    barrier = threading.Barrier(len(calls))
-
-    def run(i):
-        barrier.wait()
-        results[i] = calls[i]()
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return results
-
-
 def test_concurrent_start_and_delete(rt, bundle_factory, container_id):
     bundle = bundle_factory(args=["sleep", "10"])
     for _ in range(4):
         cid = container_id()
         _create(rt, cid, bundle)
         pid = rt.state_json(cid)["pid"]
-        started, deleted = _race(lambda: rt.start(cid), lambda: rt.delete(cid))
+        started, deleted = race_calls(lambda: rt.start(cid), lambda: rt.delete(cid))
         for r in (started, deleted):
             assert "Traceback" not in r.stderr, r.stderr
         # serialised: exactly one wins, the loser explains why in one line
@@ -67,7 +52,7 @@ def test_concurrent_starts_one_wins(rt, bundle_factory, container_id):
     bundle = bundle_factory(args=["sleep", "10"])
     cid = container_id()
     _create(rt, cid, bundle)
-    results = _race(*[lambda: rt.start(cid)] * 4)
+    results = race_calls(*[lambda: rt.start(cid)] * 4)
     assert sorted(r.returncode for r in results) == [0, 1, 1, 1], results
     for r in results:
         if r.returncode:
@@ -79,7 +64,7 @@ def test_concurrent_force_deletes(rt, bundle_factory, container_id):
     bundle = bundle_factory(args=["sleep", "10"])
     cid = container_id()
     assert rt.run(cid, bundle, "-d").returncode == 0
-    results = _race(*[lambda: rt.delete(cid, force=True)] * 4)
+    results = race_calls(*[lambda: rt.delete(cid, force=True)] * 4)
     assert [(r.returncode, r.stderr) for r in results] == [(0, "")] * 4
     assert rt.state(cid).returncode == 1
 
@@ -87,7 +72,7 @@ def test_concurrent_force_deletes(rt, bundle_factory, container_id):
 def test_concurrent_creates_of_one_id(rt, bundle_factory, container_id):
     bundle = bundle_factory(args=["sleep", "10"])
     cid = container_id()
-    results = _race(*[lambda: rt.create(cid, bundle)] * 3)
+    results = race_calls(*[lambda: rt.create(cid, bundle)] * 3)
     assert sorted(r.returncode for r in results) == [0, 1, 1], results
     for r in results:
         if r.returncode:
