@@ -17,7 +17,7 @@ VENV="$HERE/.venv"
 # Build deps of the PyPI packages (python-prctl compiles against libcap), the
 # busybox rootfs the demo and tests use, runc as the differential oracle, and
 # the official OCI schemas as a validation oracle.
-PACKAGES=(python3-venv python3-dev gcc libcap-dev libseccomp-dev busybox-static runc uidmap
+PACKAGES=(python3-venv python3-dev gcc musl-tools libcap-dev libseccomp-dev busybox-static runc uidmap
           golang-github-opencontainers-specs-dev)
 TEST_PACKAGES=(containerd docker.io podman crun strace)
 
@@ -92,6 +92,16 @@ else
     # setuptools versions; build it here so `import pyrunc._libc` always works.
     (cd "$HERE" && "$VENV/bin/python" pyrunc/_libc_build.py >/dev/null)
     echo "$want_stamp" > "$stamp"
+fi
+
+# pyrunc-init, the created container's pid 1 (pyrunc/waiter.c): static, so
+# that it maps no host library, and with musl, so that it is a few pages.
+waiter_src="$HERE/pyrunc/waiter.c" waiter="$HERE/pyrunc/_waiter"
+if [ ! -x "$waiter" ] || [ "$waiter_src" -nt "$waiter" ]; then
+    log "building $waiter"
+    cc=musl-gcc; command -v "$cc" >/dev/null || cc=gcc
+    "$cc" -static -Os -s -Wall -Wextra -Werror -o "$waiter.tmp" "$waiter_src"
+    mv "$waiter.tmp" "$waiter"
 fi
 
 # The `pyrunc` command.  pip's console script starts Python with `site`, whose

@@ -5,7 +5,7 @@ Parsing follows Go's flag package as runc (urfave/cli) uses it: `-flag` and
 only, flags stop at the first positional argument.  Each command's module is
 imported only when that command runs, so `pyrunc state` pays for nothing else.
 """
-import os
+import posix   # not os: see pyrunc/state.py
 import sys
 
 from pyrunc.errors import PyruncError, UsageError
@@ -21,7 +21,7 @@ GLOBAL_FLAGS = {
     "trace": S, "faults": S, "faults-from-annotations": B,
 }
 # what turns on pyrunc.trace / pyrunc.faults (off: neither is imported)
-INSTRUMENT_ENV = ("PYRUNC_TRACE", "PYRUNC_FAULTS", "PYRUNC_FAULTS_FROM_ANNOTATIONS")
+INSTRUMENT_ENV = (b"PYRUNC_TRACE", b"PYRUNC_FAULTS", b"PYRUNC_FAULTS_FROM_ANNOTATIONS")
 INSTRUMENT_FLAGS = ("trace", "faults", "faults-from-annotations")
 
 # command -> (module, {flag: kind}, {alias: flag}, min positionals, max positionals or None)
@@ -169,7 +169,7 @@ def parse(argv):
 
 def _instrumented(argv):
     """--trace/--faults/PYRUNC_TRACE/...: a few dict lookups and a scan of the global flags."""
-    env = os.environ
+    env = posix.environ   # os.environ's bytes underneath, without importing os
     if any(env.get(name) for name in INSTRUMENT_ENV):
         return True
     i = 0
@@ -251,7 +251,7 @@ def main_and_exit(argv=None):
         sys.stderr.flush()
     except BaseException:
         sys.exit(code)   # let the interpreter report it, and exit, as it always did
-    os._exit(code or 0)
+    posix._exit(code or 0)
 
 
 if __name__ == "__main__":

@@ -98,6 +98,11 @@ class Faults:
     def step_rules(self):
         return [r for r in self.rules if r.step]
 
+    def act_after_start(self):
+        """A step rule for `start`: the init must stay Python after start
+        (no sealed waiter) for it to act there."""
+        return any(not r.cmd or "start" in r.cmd for r in self.step_rules())
+
     # --- at command start / end (the runtime) ---------------------------------
     def before_command(self):
         # every rule counts this call before any acts: one rule's failure

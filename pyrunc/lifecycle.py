@@ -2,7 +2,8 @@
 
 Commands (pyrunc/commands/*) parse flags and call these; `run` chains them.
 """
-import os
+import posix   # not os: see pyrunc/state.py
+import sys
 import _signal as signal   # the C module: `signal` imports enum (~3 ms a call)
 
 from pyrunc.errors import ContainerNotFound, RuntimeFailure, StateError, UsageError
@@ -17,6 +18,7 @@ def _hooks_from_dicts(dicts):
 
 def write_pid_file(path, pid):
     # containerd parses it strictly: the decimal pid and no newline
+    import os   # create and exec: loaded by then anyway
     path = os.path.abspath(path)
     tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
     try:
@@ -32,6 +34,7 @@ def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=Fa
            preserve_fds=0, detach=True, no_new_keyring=False, systemd_cgroup=False):
     """Create the container; returns (init pid, console) where console is the
     socket the pty master arrives on when a foreground run made its own."""
+    import os   # loaded by the planner anyway
     from pyrunc.cgroups import prime
     prime.start()   # JoinCgroup's kernel wait, on a thread while we load and plan
     from pyrunc.spec.loader import load_bundle
@@ -52,8 +55,10 @@ def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=Fa
     if preserve_fds < 0:
         raise UsageError("--preserve-fds must be >= 0")
     from pyrunc.plan.build import build_plan
+    trace = sys.modules.get("pyrunc.trace")   # loaded only with --trace/--faults
     plan = build_plan(config, cid=cid, no_pivot=no_pivot, no_new_keyring=no_new_keyring,
-                      preserve_fds=preserve_fds, systemd_cgroup=systemd_cgroup)
+                      preserve_fds=preserve_fds, systemd_cgroup=systemd_cgroup,
+                      init_after_start=trace is not None and trace.faults_act_after_start())
     from pyrunc.plan.cgroups import cgroup_dirs
     from pyrunc.plan.steps import Phase
 
@@ -119,10 +124,13 @@ def _kill_and_wait(st, sig, all_procs=True):
     if all_procs and st.cgroups:
         from pyrunc.cgroups.manager import Manager
         m = Manager.for_state(st)
+        members = m.pids()
         m.kill_all(sig)
-        # The init by pid as well, if it still is ours (a create killed before
-        # the init joined its cgroups left it outside them); pid 0 is "none yet".
-        init = [st.pid] if st.alive() else []
+        # The init by pid as well if it was not in them (a create killed before
+        # the init joined its cgroups) and still is ours; pid 0 is "none yet".
+        # Not when it was: whether it is gone yet is a race, and a second
+        # kill(2) only sometimes would make delete's steps vary from run to run.
+        init = [st.pid] if st.pid not in members and st.alive() else []
         signal_all(init, sig)
         pids = m.pids() + init
         if not wait_all_gone(pids, 10.0):
@@ -147,15 +155,15 @@ def start(root, cid):
         if status != "created":
             raise StateError(f"cannot start a container in the {status} state")
         try:
-            fd = os.open(c.fifo_path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = posix.open(c.fifo_path, posix.O_WRONLY | posix.O_NONBLOCK | posix.O_CLOEXEC)
         except OSError as e:
             raise RuntimeFailure(f"cannot start container {cid}: init is not waiting "
                                  f"({e.strerror.lower()})") from None
         try:
-            os.write(fd, b"0")
+            posix.write(fd, b"0")
         finally:
-            os.close(fd)
-        os.unlink(c.fifo_path)
+            posix.close(fd)
+        posix.unlink(c.fifo_path)
         hooks = c.state.hooks("poststart")
         if hooks:
             from pyrunc.executor.hooks import run_hooks
@@ -185,7 +193,7 @@ def kill(root, cid, sig, all_procs=False):
             signal_all(pids_in_pid_ns(st.pid), sig)
         else:
             try:
-                os.kill(st.pid, sig)
+                posix.kill(st.pid, sig)
             except ProcessLookupError:
                 raise StateError("container not running") from None
     finally:
@@ -193,6 +201,7 @@ def kill(root, cid, sig, all_procs=False):
 
 
 def delete(root, cid, force=False):
+    from pyrunc.cgroups.manager import Manager
     c = Container(root, cid)
     try:
         c.lock()
@@ -205,9 +214,11 @@ def delete(root, cid, force=False):
         status = c.status()
         if status in ("running", "paused") and not force:
             raise StateError(f"cannot delete container {cid} that is not stopped: {status}")
-        if status != "stopped" or c.state.cgroups:
-            # a stopped init may leave processes behind when there is no pid namespace
-            _kill_and_wait(c.state, signal.SIGKILL)
+        st = c.state
+        if status != "stopped" or (st.cgroups and not Manager.for_state(st).remove_if_empty()):
+            # a stopped init may leave processes behind when there is no pid
+            # namespace; if the cgroups could go at once, there are none
+            _kill_and_wait(st, signal.SIGKILL)
         _remove_cgroups(c)
         destroy(c)
     finally:

@@ -4,7 +4,7 @@ With --log-format json every line of the log file is one JSON object
 {"level", "msg", "time"} — containerd shows the msg of the last error line,
 so it must always parse, whatever the message contains.
 """
-import os
+import posix   # not os: see pyrunc/state.py
 import sys
 import time
 
@@ -47,11 +47,12 @@ class Log:
         if self.path:
             try:
                 # one write() of an O_APPEND fd keeps concurrent writers' lines whole
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                flags = posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC
+                fd = posix.open(self.path, flags, 0o644)
                 try:
-                    os.write(fd, self._line(level, msg).encode())
+                    posix.write(fd, self._line(level, msg).encode())
                 finally:
-                    os.close(fd)
+                    posix.close(fd)
             except OSError:
                 pass
 

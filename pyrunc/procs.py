@@ -1,5 +1,5 @@
 """Processes seen from the host: signals by name, waiting for a pid to go, container members."""
-import os
+import posix   # not os: see pyrunc/state.py
 import select
 import _signal   # the C module: `signal` imports enum (~3 ms a call)
 import time
@@ -27,7 +27,7 @@ def parse_signal(text):
 def wait_gone(pid, timeout):
     """Wait until pid has exited (zombie counts as gone); True if it did in time."""
     try:
-        fd = os.pidfd_open(pid)
+        fd = posix.pidfd_open(pid)
     except ProcessLookupError:
         return True
     try:
@@ -35,12 +35,12 @@ def wait_gone(pid, timeout):
         p.register(fd, select.POLLIN)
         return bool(p.poll(timeout * 1000))
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def pid_ns_inode(pid):
     try:
-        return os.stat(f"/proc/{pid}/ns/pid").st_ino
+        return posix.stat(f"/proc/{pid}/ns/pid").st_ino
     except OSError:
         return None
 
@@ -51,7 +51,7 @@ def pids_in_pid_ns(init_pid):
     if ino is None:
         return []
     out = []
-    for name in os.listdir("/proc"):
+    for name in posix.listdir("/proc"):
         if name.isdigit() and pid_ns_inode(int(name)) == ino:
             out.append(int(name))
     return out
@@ -60,7 +60,7 @@ def pids_in_pid_ns(init_pid):
 def signal_all(pids, sig):
     for pid in pids:
         try:
-            os.kill(pid, sig)
+            posix.kill(pid, sig)
         except ProcessLookupError:
             pass
 

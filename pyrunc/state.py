@@ -6,9 +6,15 @@
 Status is derived, never stored: the init's pid (guarded by its start time
 against pid reuse) says whether it lives, the fifo says whether it was started.
 Every command that changes a container holds an flock on its directory.
+
+This module (like cli, log, lifecycle, procs and cgroups.manager, everything
+state/start/kill/delete load) uses `posix`, not `os`: importing os costs a
+command ~0.8 ms (it builds os.environ and imports _collections_abc), a sixth
+of what `pyrunc state` takes beyond the interpreter's own start-up.
 """
 import fcntl
-import os
+import posix
+import sys
 import time
 
 from pyrunc import fastjson
@@ -19,10 +25,65 @@ STATE_FILE = "state.json"
 FIFO = "exec.fifo"
 
 
+def join(base, name):
+    """os.path.join(base, name) for a name without "/" at its start."""
+    return base + name if not base or base.endswith("/") else f"{base}/{name}"
+
+
+def exists(path):
+    """os.path.exists without os."""
+    try:
+        posix.stat(path)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def read_bytes(path):
+    """The whole file: open, read, close (builtin open() adds a buffered
+    reader and five syscalls, fstat, ioctl, lseek, that a small file does not need)."""
+    fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
+    try:
+        data = posix.read(fd, 65536)
+        if len(data) == 65536:
+            chunks = [data]
+            while data:
+                data = posix.read(fd, 65536)
+                chunks.append(data)
+            data = b"".join(chunks)
+    finally:
+        posix.close(fd)
+    return data
+
+
+def read_text(path):
+    """The file as text, "" if it cannot be read."""
+    try:
+        return read_bytes(path).decode()
+    except (OSError, ValueError):
+        return ""
+
+
+def is_frozen(paths):
+    """Whether the container whose state saved these cgroup `paths` is paused
+    (one file read; here rather than in cgroups.manager, which `state` need not load)."""
+    if not paths:
+        return False
+    if "freezer" in paths:
+        return read_text(join(paths["freezer"], "freezer.state")).strip() == "FROZEN"
+    unified = paths.get("unified")
+    if unified and len(paths) == 1:
+        return read_text(join(unified, "cgroup.freeze")).strip() == "1"
+    return False
+
+
 def default_root():
     """/run/pyrunc for root; for others $XDG_RUNTIME_DIR/pyrunc or a vetted private
     fallback (the rules are in pyrunc/rootless.py)."""
-    if os.geteuid() == 0 and os.environ.get("XDG_RUNTIME_DIR", "") == "":
+    # os.geteuid is posix.geteuid; os is asked when something loaded it (tests fake the euid)
+    euid = sys.modules.get("os", posix).geteuid()
+    # posix.environ is the dict under os.environ: it sees os.environ's changes
+    if euid == 0 and posix.environ.get(b"XDG_RUNTIME_DIR", b"") == b"":
         return "/run/pyrunc"     # the common case, without reading /proc/self/uid_map
     from pyrunc.rootless import state_root
     return state_root()
@@ -44,8 +105,7 @@ def rfc3339_now():
 def proc_start_time(pid):
     """Field 22 of /proc/<pid>/stat, or None if the pid is gone or a zombie."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
+        data = read_bytes(f"/proc/{pid}/stat")
     except OSError:
         return None
     rest = data[data.rindex(b")") + 2:].split()
@@ -101,7 +161,7 @@ class Container:
         check_id(cid)
         self.root = root
         self.id = cid
-        self.dir = os.path.join(root, cid)
+        self.dir = join(root, cid)
         self._lock_fd = -1
         self._state = None
 
@@ -109,20 +169,20 @@ class Container:
     def lock(self):
         """flock the state directory; ContainerNotFound if it is not there (any more)."""
         try:
-            fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = posix.open(self.dir, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
             raise ContainerNotFound(self.id) from None
         fcntl.flock(fd, fcntl.LOCK_EX)
         self._lock_fd = fd
         # a concurrent delete may have removed the directory while we waited
-        if not os.path.exists(os.path.join(self.dir, STATE_FILE)):
+        if not exists(join(self.dir, STATE_FILE)):
             self.unlock()
             raise ContainerNotFound(self.id)
         return self
 
     def unlock(self):
         if self._lock_fd >= 0:
-            os.close(self._lock_fd)
+            posix.close(self._lock_fd)
             self._lock_fd = -1
 
     @property
@@ -132,6 +192,7 @@ class Container:
     # --- creation -------------------------------------------------------
     def make_dir(self):
         """Claim the id atomically (mkdir) and lock the new directory."""
+        import os   # create: os is loaded by then anyway
         try:
             os.makedirs(self.root, mode=0o700, exist_ok=True)   # as runc
             os.mkdir(self.dir, 0o711)
@@ -147,11 +208,11 @@ class Container:
     def remove_dir(self):
         for name in (STATE_FILE, STATE_FILE + ".tmp", FIFO):
             try:
-                os.unlink(os.path.join(self.dir, name))
+                posix.unlink(join(self.dir, name))
             except FileNotFoundError:
                 pass
         try:
-            os.rmdir(self.dir)
+            posix.rmdir(self.dir)
         except FileNotFoundError:
             pass
 
@@ -161,21 +222,21 @@ class Container:
         leaves.  Neither has a process or a cgroup by then.  Under the lock, so
         a create that is still running (and holds it) is never touched."""
         try:
-            fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = posix.open(self.dir, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
             return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            if not os.path.exists(os.path.join(self.dir, STATE_FILE)):
+            if not exists(join(self.dir, STATE_FILE)):
                 self.remove_dir()
         finally:
-            os.close(fd)
+            posix.close(fd)
 
     # --- state ------------------------------------------------------------
     def load(self):
         try:
-            with open(os.path.join(self.dir, STATE_FILE)) as f:
-                self._state = State.from_json_dict(fastjson.loads(f.read()))
+            data = read_bytes(join(self.dir, STATE_FILE))
+            self._state = State.from_json_dict(fastjson.loads(data))
         except (FileNotFoundError, NotADirectoryError):
             raise ContainerNotFound(self.id) from None
         except (ValueError, TypeError) as e:
@@ -187,11 +248,11 @@ class Container:
         return self._state if self._state is not None else self.load()
 
     def save(self, state):
-        tmp = os.path.join(self.dir, STATE_FILE + ".tmp")
+        tmp = join(self.dir, STATE_FILE + ".tmp")
         try:
             with open(tmp, "w") as f:
                 f.write(fastjson.dumps(state.to_json_dict()))
-            os.rename(tmp, os.path.join(self.dir, STATE_FILE))
+            posix.rename(tmp, join(self.dir, STATE_FILE))
         except OSError as e:
             # a full or read-only state root: say what could not be written
             from pyrunc.errors import oserror_text
@@ -201,7 +262,7 @@ class Container:
 
     @property
     def fifo_path(self):
-        return os.path.join(self.dir, FIFO)
+        return join(self.dir, FIFO)
 
     def status(self):
         st = self.state
@@ -209,11 +270,9 @@ class Container:
             return "stopped"
         if st.status_hint == "creating":
             return "creating"
-        if st.cgroups:
-            from pyrunc.cgroups.manager import is_frozen
-            if is_frozen(st.cgroups):
-                return "paused"
-        if os.path.exists(self.fifo_path):
+        if is_frozen(st.cgroups):
+            return "paused"
+        if exists(self.fifo_path):
             return "created"
         return "running"
 
@@ -238,7 +297,14 @@ class Container:
 
 def list_ids(root):
     try:
-        names = os.listdir(root)
+        names = posix.listdir(root)
     except (FileNotFoundError, NotADirectoryError):
         return []
-    return sorted(n for n in names if os.path.isfile(os.path.join(root, n, STATE_FILE)))
+    return sorted(n for n in names if _is_file(join(join(root, n), STATE_FILE)))
+
+
+def _is_file(path):
+    try:
+        return posix.stat(path).st_mode & 0o170000 == 0o100000   # S_ISREG
+    except (OSError, ValueError):
+        return False

@@ -371,6 +371,28 @@ def execve(path, args, env):
     os.execve(path, args, env)
 
 
+
+def fexecve(fd, args, env):
+    os.execve(fd, args, env)
+
+
+def sealed_memfd(name, data):
+    """A close-on-exec memfd holding data, sealed: nobody can write, grow,
+    shrink or unseal it any more, whatever their privileges."""
+    import fcntl   # a small C module, needed by create only
+    fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK
+                    | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 # --- seccomp (executor/seccomp.py) --------------------------------------------
 # libseccomp builds the filter and exports its BPF; seccomp(2) loads it, so the
 # filter flags are ours to choose.  A filter handle is libseccomp's context.

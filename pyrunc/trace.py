@@ -45,6 +45,12 @@ def probe(name, ctx=None):
         faults.hang_noted()
 
 
+def faults_act_after_start():
+    """Whether a step fault rule may act in the init during `start`."""
+    faults = _current.faults if _current is not None else None
+    return faults is not None and faults.act_after_start()
+
+
 def write_now(end, signal=None):
     """Write this invocation's line now: the process is about to be killed."""
     if _current is not None and os.getpid() == _current.pid:

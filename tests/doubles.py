@@ -10,7 +10,7 @@ import os
 
 from pyrunc import syscalls as _real
 
-FD_RETURNING = {"open", "openat2", "open_tree"}
+FD_RETURNING = {"open", "openat2", "open_tree", "sealed_memfd"}
 
 
 class RecordingSys:

@@ -5,48 +5,57 @@ The saved dict maps a controller ("memory", "cpu", ...), "name=systemd" or
 controllers share one); `created` lists the directories create made
 (parents included), which destroy removes once the container is gone.
 Everything here uses plain file operations and the cheapest standard
-modules: `kill --all`, `delete`, `pause` and `state` import it.
+modules (posix, not os: see pyrunc/state.py): `kill --all`, `delete`, `pause`
+and `state` import it.
 """
 import errno
-import os
+import posix
 import select
 import time
 
 from pyrunc.errors import RuntimeFailure
+# is_frozen: imported from here by others
+from pyrunc.state import exists, is_frozen, join, read_bytes, read_text  # noqa: F401
 
 _V1_FREEZER = "freezer"
 
 
 def _read(path):
-    with open(path) as f:
-        return f.read()
+    return read_bytes(path).decode()
 
 
-def _try_read(path):
-    try:
-        return _read(path)
-    except OSError:
-        return ""
+_try_read = read_text
 
 
 def _write(path, value):
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    fd = posix.open(path, posix.O_WRONLY | posix.O_CLOEXEC)
     try:
-        os.write(fd, value.encode())
+        posix.write(fd, value.encode())
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
-def is_frozen(paths):
-    """Whether the container whose state saved `paths` is paused (cheap: one file read)."""
-    if not paths:
+def _isdir(path):
+    try:
+        return posix.stat(path).st_mode & 0o170000 == 0o040000   # S_ISDIR
+    except (OSError, ValueError):
         return False
-    if _V1_FREEZER in paths:
-        return _try_read(os.path.join(paths[_V1_FREEZER], "freezer.state")).strip() == "FROZEN"
-    unified = paths.get("unified")
-    if unified and set(paths) == {"unified"}:
-        return _try_read(os.path.join(unified, "cgroup.freeze")).strip() == "1"
-    return False
+
+
+def _tree(top):
+    """top and every directory below it, parents before children (os.walk's
+    order, without os).  Gone or unreadable directories are left out."""
+    out, todo = [], [top]
+    while todo:
+        d = todo.pop()
+        try:
+            with posix.scandir(d) as it:
+                subdirs = [e.path for e in it if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+        out.append(d)
+        todo.extend(reversed(subdirs))
+    return out
 
 
 class Manager:
@@ -78,24 +87,22 @@ class Manager:
         return self.paths.get("unified" if self.v2 else controller)
 
     def exists(self):
-        return any(os.path.isdir(d) for d in self.dirs())
+        return any(_isdir(d) for d in self.dirs())
 
     # --- processes ---------------------------------------------------------------
     def pids(self):
         """Every pid in the container's cgroups (nested cgroups included), sorted."""
         found = set()
         for d in self.dirs():
-            for dirpath, _dirs, files in os.walk(d):
-                if "cgroup.procs" in files:
-                    found.update(int(p) for p in _try_read(
-                        os.path.join(dirpath, "cgroup.procs")).split())
+            for dirpath in _tree(d):
+                found.update(int(p) for p in _try_read(join(dirpath, "cgroup.procs")).split())
         return sorted(found)
 
     def join(self, pid):
         """Move pid into every one of the container's cgroups (exec)."""
         for d in self.dirs():
             try:
-                _write(os.path.join(d, "cgroup.procs"), str(pid))
+                _write(join(d, "cgroup.procs"), str(pid))
             except OSError as e:
                 raise RuntimeFailure(f"cannot join cgroup {d}: {_text(e)}") from None
 
@@ -107,7 +114,7 @@ class Manager:
         """
         import _signal   # the C module: `signal` imports enum (~3 ms a call)
         kill = sig == _signal.SIGKILL
-        if self.v2 and kill and os.path.exists(self._f("unified", "cgroup.kill")):
+        if self.v2 and kill and exists(self._f("unified", "cgroup.kill")):
             _write(self._f("unified", "cgroup.kill"), "1")
             return
         was_frozen = self.is_frozen()
@@ -127,7 +134,7 @@ class Manager:
         try:
             for pid in self.pids():
                 try:
-                    os.kill(pid, sig)
+                    posix.kill(pid, sig)
                 except ProcessLookupError:
                     pass
         finally:
@@ -136,10 +143,10 @@ class Manager:
 
     # --- freezer -------------------------------------------------------------------
     def _f(self, controller, name):
-        return os.path.join(self.path(controller), name)
+        return join(self.path(controller), name)
 
     def can_freeze(self):
-        return (self.v2 and os.path.exists(self._f("unified", "cgroup.freeze"))) or \
+        return (self.v2 and exists(self._f("unified", "cgroup.freeze"))) or \
             (_V1_FREEZER in self.paths)
 
     def is_frozen(self):
@@ -176,7 +183,7 @@ class Manager:
                 if want == "FROZEN":
                     _write(path, "THAWED")
                 raise RuntimeFailure(f"unable to {'freeze' if want == 'FROZEN' else 'thaw'} "
-                                     f"cgroup {os.path.dirname(path)}: still {state}")
+                                     f"cgroup {path.rsplit('/', 1)[0]}: still {state}")
             time.sleep(delay)
             delay = min(delay * 2, 0.1)
 
@@ -184,13 +191,13 @@ class Manager:
         _write(self._f("unified", "cgroup.freeze"), want)
         events = self._f("unified", "cgroup.events")
         frozen = "frozen " + want
-        fd = os.open(events, os.O_RDONLY | os.O_CLOEXEC)
+        fd = posix.open(events, posix.O_RDONLY | posix.O_CLOEXEC)
         try:
             poll = select.poll()
             poll.register(fd, select.POLLPRI)
             deadline = time.monotonic() + timeout
             while True:
-                if frozen in os.pread(fd, 4096, 0).decode().splitlines():
+                if frozen in posix.pread(fd, 4096, 0).decode().splitlines():
                     return
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -200,7 +207,7 @@ class Manager:
                                          f"cgroup {self.path('unified')}: timed out")
                 poll.poll(min(left, 0.1) * 1000)   # cgroup.events signals changes as POLLPRI
         finally:
-            os.close(fd)
+            posix.close(fd)
 
     # --- update, stats, events ---------------------------------------------------------
     def update(self, resources):
@@ -234,12 +241,28 @@ class Manager:
         leaves = set(self.dirs())
         for d in sorted(set(self.created) - leaves, key=lambda p: p.count("/"), reverse=True):
             try:
-                os.rmdir(d)
+                posix.rmdir(d)
             except OSError as e:
                 if e.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EBUSY, errno.EEXIST):
                     failed.append(f"{d}: {_text(e)}")
         if failed:
             raise RuntimeFailure("unable to remove cgroups: " + "; ".join(failed))
+
+    def remove_if_empty(self):
+        """rmdir each of the container's cgroups once, no walk, no retry: True
+        if all are gone.  The kernel refuses (EBUSY) while a process or a nested
+        cgroup is in one, so True also says the container had no process left
+        (delete of a stopped container: nothing to kill; destroy() then only
+        removes the parents create made)."""
+        gone = True
+        for d in self.dirs():
+            try:
+                posix.rmdir(d)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                gone = False
+        return gone
 
 
 def _text(e):
@@ -252,22 +275,24 @@ def _remove_tree(top, deadline):
     delay = 0.005
     while True:
         try:
-            subdirs = [dp for dp, _dn, _fn in os.walk(top)]
-        except OSError:
-            subdirs = []
-        if not subdirs and not os.path.isdir(top):
+            posix.rmdir(top)   # the common case: no nested cgroup, nobody left
             return None
-        busy = None
-        for d in sorted(subdirs, key=lambda p: p.count("/"), reverse=True):
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as e:
+            if e.errno not in (errno.EBUSY, errno.ENOTEMPTY):
+                return _text(e)
+            busy = e
+        for d in reversed(_tree(top)):   # children before their parents
             try:
-                os.rmdir(d)
+                posix.rmdir(d)
             except FileNotFoundError:
                 pass
             except OSError as e:
                 if e.errno not in (errno.EBUSY, errno.ENOTEMPTY):
                     return _text(e)
                 busy = e
-        if busy is None:
+        if not _isdir(top):
             return None
         if time.monotonic() > deadline:
             return _text(busy)

@@ -1,14 +1,14 @@
-import os
+import posix   # not os: see pyrunc/state.py
 import sys
 
 from pyrunc import fastjson
 from pyrunc.errors import ContainerNotFound, UsageError
-from pyrunc.state import Container, list_ids
+from pyrunc.state import Container, join, list_ids
 
 
 def _owner(path):
     import pwd
-    uid = os.stat(path).st_uid
+    uid = posix.stat(path).st_uid
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
@@ -24,7 +24,7 @@ def main(g, a):
         try:
             st = Container(g["root"], cid).oci_state()
             # runc's list (unlike its state) names the owner of the state dir
-            st["owner"] = _owner(os.path.join(g["root"], cid))
+            st["owner"] = _owner(join(g["root"], cid))
             states.append(st)
         except (ContainerNotFound, FileNotFoundError):
             continue   # deleted while we listed

@@ -34,7 +34,7 @@ class Context(Record, frozen=False):
 # while create works on the cgroups, mostly waiting for the kernel.
 _PARENT_PHASES = {"cgroups": ("cgroups", "extras"), "runtime-hooks": ("hooks", "extras")}
 _ALL = ("namespaces", "rootfs", "process", "hooks", "console", "keyring", "init", "seccomp",
-        "cgroups", "extras")
+        "cgroups", "extras", "waiter")
 
 
 def _load_handlers(phase=None):

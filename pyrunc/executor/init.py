@@ -9,7 +9,7 @@ import select
 import _signal as signal   # the C module: `signal` imports enum (~3 ms a call)
 
 from pyrunc.executor.base import handler_for, handles, run_steps
-from pyrunc.plan.steps import AwaitStart, Phase, RunHooks
+from pyrunc.plan.steps import AwaitStart, ExecAwaitingStart, Phase, RunHooks
 
 
 def child_main(plan, ctx, sync, keep_fds):
@@ -21,7 +21,7 @@ def child_main(plan, ctx, sync, keep_fds):
         ctx.sys.prctl(ctx.sys.C.PR_SET_DUMPABLE, 0)
         ctx.extra["sync"] = sync
         _close_stray_fds(ctx, sync, keep_fds)
-        preload(plan)   # while the runtime works on the cgroups (executor/base.py)
+        preload(plan, ctx)   # while the runtime works on the cgroups (executor/base.py)
         # wait until the runtime has put us in our cgroups: everything we
         # fork from here on (the init) is born inside them
         sync.expect("go")
@@ -37,6 +37,8 @@ def child_main(plan, ctx, sync, keep_fds):
         sync.send("ready", warnings=ctx.extra.get("warnings", []))
         if any(isinstance(s, AwaitStart) for s in plan.steps):
             sync.close()   # create is done with us; start comes through the fifo
+        # else create waits for the close-on-exec sync socket to close: the
+        # exec of the program (exec) or of the waiter (ExecAwaitingStart)
         _reset_signals()
         run_steps(plan.phase(Phase.START), ctx)
         code = 0  # not reached: the last START step execs
@@ -70,11 +72,15 @@ def _close_stray_fds(ctx, sync, preserve_fds):
                 pass   # the listdir fd itself, already gone
 
 
-def preload(plan):
+def preload(plan, ctx=None):
     """Import now whatever the steps will need: after pivot_root the container's
-    root has no Python library, so a lazy import there would fail."""
+    root has no Python library, so a lazy import there would fail.  The waiter
+    program is read now for the same reason."""
     for step in plan.steps:
         handler_for(step)
+    if ctx is not None and any(isinstance(s, ExecAwaitingStart) for s in plan.steps):
+        from pyrunc.executor import waiter
+        ctx.extra["waiter_fd"] = waiter.load(ctx.sys)
     if any(isinstance(s, RunHooks) and s.phase in (Phase.CONTAINER, Phase.START)
            for s in plan.steps):
         import subprocess  # noqa: F401

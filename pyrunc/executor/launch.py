@@ -11,7 +11,7 @@ from pyrunc.errors import RuntimeFailure, oserror_text
 from pyrunc.executor.base import Context, run_steps
 from pyrunc.executor.hooks import run_hooks
 from pyrunc.executor.sync import Channel
-from pyrunc.plan.steps import CreateUserNamespace, Phase, RunHooks
+from pyrunc.plan.steps import CreateUserNamespace, ExecAwaitingStart, Phase, RunHooks
 
 
 def _probe(event, ctx=None):
@@ -38,8 +38,9 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
            cgroup_created=None):
     """Fork the container (or, for_exec, a process joining it); returns its pid.
 
-    For create it returns once the init waits on the exec fifo; for exec once
-    the process has exec'd (its end of the sync socket closed on execve).
+    For create it returns once the init waits on the exec fifo (in the waiter,
+    when the plan has ExecAwaitingStart); for exec once the process has exec'd
+    (its end of the sync socket closed on execve).
     on_pid(pid) is called as soon as the pid is known, so that a crash from
     then on leaves a state file that `delete --force` can act on.
     creating_state(pid) returns the state dict hooks see.
@@ -87,8 +88,8 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
         _reply(parent, "go")
         _probe("go")
         init_pid = _drive(parent, plan, pid, on_pid, creating_state, ctx)
-        if for_exec:
-            _await_exec(parent)
+        if for_exec or any(isinstance(s, ExecAwaitingStart) for s in plan.steps):
+            _await_exec(parent)   # the last steps may still fail
     except BaseException:
         from pyrunc.procs import wait_gone
         for p in {pid, init_pid} - {None}:

@@ -4,12 +4,14 @@ This is the one place that decides what happens in which order; the pieces
 (namespaces, rootfs, process) each know their own part.
 """
 from pyrunc.plan.namespaces import creates, plan_namespaces
-from pyrunc.plan.steps import (AwaitStart, JoinSessionKeyring, Phase, Plan, ReopenDevNull,
-                               RunHooks)
+from pyrunc.plan.steps import (AwaitStart, ExecAwaitingStart, JoinSessionKeyring, Phase, Plan,
+                               ReopenDevNull, RunHooks)
 
 
 def build_plan(config, *, cid="", no_pivot=False, no_new_keyring=False, preserve_fds=0,
-               systemd_cgroup=False):
+               systemd_cgroup=False, init_after_start=False):
+    """init_after_start: keep the Python init until after `start` even without
+    startContainer hooks (fault rules that act at its steps during start)."""
     from pyrunc.plan.process import plan_process
     from pyrunc.plan.rootfs import plan_rootfs
 
@@ -34,10 +36,15 @@ def build_plan(config, *, cid="", no_pivot=False, no_new_keyring=False, preserve
     container_steps, start_steps = plan_process(config, preserve_fds=preserve_fds, userns=userns)
     container_steps = add_extras(config, container_steps)   # before the identity switch
     steps += sorted(pivot_steps + [ReopenDevNull()] + container_steps, key=_container_rank)
-    steps.append(AwaitStart())
-    if hooks["startContainer"]:
-        steps.append(RunHooks("startContainer", hooks["startContainer"], Phase.START))
-    steps += start_steps
+    if hooks["startContainer"] or init_after_start:
+        # the hooks run in the init after start: it must stay ours until then
+        steps.append(AwaitStart())
+        if hooks["startContainer"]:
+            steps.append(RunHooks("startContainer", hooks["startContainer"], Phase.START))
+        steps += start_steps
+    else:
+        *last_settings, program = start_steps
+        steps += last_settings + [ExecAwaitingStart(program.args, program.env)]
     if hooks["poststart"]:
         steps.append(RunHooks("poststart", hooks["poststart"], Phase.POSTSTART))
     if hooks["poststop"]:

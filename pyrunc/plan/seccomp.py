@@ -23,8 +23,8 @@ message instead of killing the init after `start`.
 from pyrunc.errors import ConfigError
 from pyrunc.record import Record
 from pyrunc.plan.steps import (
-    CompileSeccomp, ConnectSeccompListener, DropBoundingSet, Exec, LoadSeccomp, Phase,
-    SetCapabilities, SetUser,
+    CompileSeccomp, ConnectSeccompListener, DropBoundingSet, Exec, ExecAwaitingStart, LoadSeccomp,
+    Phase, SetCapabilities, SetUser,
 )
 
 EPERM = 1
@@ -215,7 +215,8 @@ def add_seccomp(config, steps):
     at = _identity_switch(steps)
     if nnp:
         steps[at:at] = [CompileSeccomp(f)]
-        exec_at = next((i for i, s in enumerate(steps) if isinstance(s, Exec)), len(steps))
+        exec_at = next((i for i, s in enumerate(steps) if isinstance(s, (Exec, ExecAwaitingStart))),
+                       len(steps))
         steps.insert(exec_at, LoadSeccomp(Phase.START))
     else:
         steps[at:at] = [CompileSeccomp(f), LoadSeccomp(Phase.CONTAINER)]

@@ -523,7 +523,10 @@ class ResolveExecutable(Step):
     path_env: str
 
 
-# --- start (init after release) ----------------------------------------------
+# --- start: the init's last steps --------------------------------------------
+# With AwaitStart first they run after `pyrunc start` released the init.
+# Without it (no startContainer hooks) they run at the end of create, and the
+# program is exec'd by the sealed waiter (ExecAwaitingStart).
 
 @_step(Phase.START)
 class AwaitStart(Step):
@@ -542,6 +545,15 @@ class CloseFds(Step):
 
 @_step(Phase.START)
 class Exec(Step):
+    args: tuple
+    env: tuple
+
+
+@_step(Phase.START)
+class ExecAwaitingStart(Step):
+    """Exec pyrunc-init (waiter.c) from a sealed memfd: it blocks on the exec
+    fifo until `pyrunc start`, then execs args.  The created container's pid 1
+    is then neither the host's interpreter nor a copy of the runtime's memory."""
     args: tuple
     env: tuple
 

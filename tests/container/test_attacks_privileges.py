@@ -51,41 +51,21 @@ def _runtime_binary(rt):
         return os.path.realpath(f.readline()[2:].split()[0])
 
 
-def _host_readlink_without_ptrace_cap(path):
-    """errno of readlink(`path`) from a child of ours (root, same user namespace,
-    every capability the container has) with CAP_SYS_PTRACE dropped from its
-    effective set; 0 if it could read the link."""
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            import prctl
-            prctl.cap_effective.sys_ptrace = False
-            os.readlink(path)
-        except OSError as e:
-            code = e.errno
-        finally:
-            os._exit(code)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-
-
 @pytest.mark.parametrize("ptrace_cap", [False, True], ids=["no-ptrace", "cap-sys-ptrace"])
 def test_waiting_init_exe_is_out_of_reach(any_rt, bundle_factory, container_id, ptrace_cap):
     """While the init waits (created), a process exec'd into the container tries
-    /proc/1/exe (the host's Python interpreter, for pyrunc) and /proc/1/cwd,
-    and to open /proc/1/exe for writing (appending nothing).  From the host,
-    a root process without CAP_SYS_PTRACE tries readlink /proc/<init>/exe.
+    /proc/1/exe and to open it for writing (appending nothing).
 
-    Without CAP_SYS_PTRACE the non-dumpable init is out of reach entirely.
-    With CAP_SYS_PTRACE in the container's sets the kernel lets it read the
-    interpreter (a known gap, see the xfail test below: pyrunc does not exec
-    the init from a sealed copy of the interpreter as runc does with its own
-    binary); opening it for writing then fails with ETXTBSY only because the
-    interpreter is running -- checked, with the file's hash.
+    Both runtimes make the waiting init a program nobody can write (runc: a
+    copy of itself; pyrunc: pyrunc-init, waiter.c, from a sealed memfd), so the
+    container may read the link or even the file but never write it, even
+    with CAP_SYS_PTRACE, and the runtime's binary (runc, or pyrunc's
+    interpreter) is untouched -- checked with its hash.
 
-    Shown to fail: init.child_main weakened to skip prctl(PR_SET_DUMPABLE, 0)
-    -> "the waiting init is dumpable (host probe errno 0)"; the container
-    side then reads LINK-OK/READ-OK/CWD-OK.
+    Shown to fail: build_plan weakened to always keep the Python init
+    (init_after_start=True) -> "the waiting init runs /usr/bin/python3.11"
+    for pyrunc (the write then fails only with ETXTBSY, which
+    test_interpreter_held_through_proc_exe_is_not_written_after_start defeats).
     """
     bundle = bundle_factory(args=["true"])
     if ptrace_cap:
@@ -98,23 +78,17 @@ def test_waiting_init_exe_is_out_of_reach(any_rt, bundle_factory, container_id, 
     r = any_rt.create(cid, bundle)
     assert r.returncode == 0, r.stderr
     try:
-        init = any_rt.state_json(cid)["pid"]
-        host_errno = _host_readlink_without_ptrace_cap(f"/proc/{init}/exe")
+        exe = os.readlink(f"/proc/{any_rt.state_json(cid)['pid']}/exe")
         r = any_rt.call("exec", cid, "sh", "-c", EXE_PROBE)
         assert r.returncode == 0, r.stderr
         got = r.stdout.split()
     finally:
         stop(any_rt, cid)
-    assert "WRITE-DENIED" in got, f"the container opened {binary} for writing"
+    # (runc 1.1.5's is a detached read-only bind: its link reads "/")
+    assert exe.startswith("/memfd:") if any_rt.name == "pyrunc" else exe != binary, \
+        f"the waiting init runs {exe}"
+    assert "WRITE-DENIED" in got, f"the container opened /proc/1/exe ({exe}) for writing: {got}"
     assert _sha256(binary) == before
-    if any_rt.name == "runc":
-        # runc's waiting init is dumpable, on purpose: /proc/1/exe is a sealed
-        # memfd copy of runc (its CVE-2019-5736 fix), so reading it gives nothing away
-        return
-    assert host_errno == 13, f"the waiting init is dumpable (host probe errno {host_errno})"
-    if not ptrace_cap:
-        assert got[:3] == ["LINK-DENIED", "READ-DENIED", "CWD-DENIED"], \
-            f"the waiting init is dumpable: {got}"
 
 
 def _private_interpreter_runtime(pyrunc, dest):
@@ -148,13 +122,6 @@ HOLDER = ("exec 7</proc/1/exe || exit 1; i=0; while [ $i -lt 100 ]; do "
           "sleep 0.05; i=$((i+1)); done; echo done")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: with CAP_SYS_PTRACE a container can hold the host interpreter through "
-    "/proc/<pyrunc pid>/exe and write it once no process runs it; the fix (exec the "
-    "init/exec helper from a sealed memfd copy or a read-only bind of the interpreter, "
-    "as runc does with its binary) is a launch.py change"))
-
-
 def test_interpreter_held_through_proc_exe_is_not_written_after_start(
         pyrunc, make_runtime, bundle_factory, container_id, tmp_path):
     """CVE-2019-5736 end to end, on a private copy of the interpreter: a process
@@ -162,9 +129,10 @@ def test_interpreter_held_through_proc_exe_is_not_written_after_start(
     /proc/1/exe read-only; after `start` no process runs the interpreter any
     more (no ETXTBSY), and it reopens the file for writing through its fd.
 
-    Fails today (xfail, strict): the copy ends with PWNED-BY-CONTAINER.  Without
-    CAP_SYS_PTRACE the first open already fails (non-dumpable init, see
-    test_waiting_init_exe_is_out_of_reach).
+    The waiting init is pyrunc-init from a sealed memfd (executor/waiter.py),
+    so /proc/1/exe is not the interpreter at all.  Shown to fail: build_plan
+    weakened to always keep the Python init (init_after_start=True) -> the copy
+    ends with PWNED-BY-CONTAINER.
     """
     wrapper, copy = _private_interpreter_runtime(pyrunc, str(tmp_path / "py"))
     rt = make_runtime(wrapper, name="pyrunc-copy")

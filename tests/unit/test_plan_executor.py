@@ -92,6 +92,9 @@ class PlanSys(RecordingSys):
         return call
 
 
+WAITER_FD = 77
+
+
 class Sync:
     def send(self, *a, **kw):
         pass
@@ -110,6 +113,7 @@ def execute(config, plan):
     rd, wr = os.pipe()
     os.write(wr, b"0")                          # `pyrunc start` already came
     ctx.extra["fifo_fd"] = rd
+    ctx.extra["waiter_fd"] = WAITER_FD          # init.preload's sealed copy
     try:
         for phase in EXECUTED:
             run_steps(plan.phase(phase), ctx)
@@ -278,6 +282,18 @@ def check(step, cs, sys):   # noqa: C901 - one branch per step type, on purpose
     elif kind == "Exec":
         (path, args, env), = calls(cs, "execve")
         assert args == list(step.args)
+        assert {k: v for k, v in env.items() if f"{k}={v}" in step.env} == dict(
+            e.split("=", 1) for e in step.env)
+    elif kind == "ExecAwaitingStart":
+        # the fifo survives into the waiter, which gets the program after it
+        (name, blob), = calls(cs, "sealed_memfd")
+        path, *args, end = blob.split(b"\0")
+        assert path.startswith(b"/") and end == b""
+        assert args == [os.fsencode(a) for a in step.args]
+        inherit = [fd for fd, on in calls(cs, "set_inheritable") if on]
+        (fd, args, env), = calls(cs, "fexecve")
+        assert fd == WAITER_FD and len(inherit) == 2
+        assert args == ["pyrunc-init", str(inherit[0]), str(inherit[1])]
         assert {k: v for k, v in env.items() if f"{k}={v}" in step.env} == dict(
             e.split("=", 1) for e in step.env)
     elif kind in ("ReopenDevNull", "AwaitStart"):

@@ -1,0 +1,57 @@
+"""The sealed waiter: a created container's pid 1 is pyrunc-init (waiter.c).
+
+The init loads the program into a sealed memfd while it can still read the
+host's files (preload, before pivot_root) and, once the container is set up,
+execs it with ExecAwaitingStart.  From then on /proc/1/exe is a file that no
+one can write (CVE-2019-5736) and the waiting container holds a few pages
+instead of a copy of the runtime.
+"""
+import os
+
+from pyrunc.errors import RuntimeFailure, oserror_text
+from pyrunc.executor.base import handles
+from pyrunc.executor.init import await_start
+from pyrunc.executor.process import exec_program, with_home
+from pyrunc.plan.steps import Exec, ExecAwaitingStart
+
+# built by install.sh next to this package's modules
+PROGRAM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_waiter")
+NAME = "pyrunc-init"
+
+
+def load(sys, path=PROGRAM):
+    """A sealed memfd copy of the waiter, or None when it was not built (the
+    Python init then waits itself, without the CVE-2019-5736 defence)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    return sys.sealed_memfd(NAME, data)
+
+
+@handles(ExecAwaitingStart)
+def exec_awaiting_start(step, ctx):
+    sys = ctx.sys
+    fifo = ctx.extra["fifo_fd"]
+    waiter = ctx.extra.get("waiter_fd")
+    if waiter is None:
+        # `create` returns when our end of the sync socket closes
+        ctx.extra["sync"].close()
+        await_start(step, ctx)
+        exec_program(Exec(step.args, step.env), ctx)
+        return
+    path = ctx.exec_path or step.args[0]
+    try:
+        program = sys.sealed_memfd(NAME + "-program", program_blob(path, step.args))
+        for fd in (fifo, program):
+            sys.set_inheritable(fd, True)   # CloseFds made every fd close-on-exec
+        sys.fexecve(waiter, [NAME, str(fifo), str(program)],
+                    with_home(step.env, ctx.extra.get("home", "/")))
+    except OSError as e:
+        raise RuntimeFailure(f"exec {NAME}: {oserror_text(e)}") from None
+
+
+def program_blob(path, args):
+    """What the waiter reads from its PROGRAM_FD: path and argv, NUL-terminated."""
+    return b"".join(os.fsencode(a) + b"\0" for a in (path, *args))
