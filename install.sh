@@ -14,9 +14,10 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PYTHON="${PYRUNC_PYTHON:-/usr/bin/python3}"
 VENV="$HERE/.venv"
 
-# Build deps of the PyPI packages (python-prctl compiles against libcap), the
-# busybox rootfs the demo and tests use, runc as the differential oracle, and
-# the official OCI schemas as a validation oracle.
+# Build deps of the PyPI packages (python-prctl compiles against libcap), musl
+# for pyrunc-init (pyrunc/waiter.c), the busybox rootfs the demo and tests use,
+# runc as the differential oracle, and the official OCI schemas as a
+# validation oracle.
 PACKAGES=(python3-venv python3-dev gcc musl-tools libcap-dev libseccomp-dev busybox-static runc uidmap
           golang-github-opencontainers-specs-dev)
 TEST_PACKAGES=(containerd docker.io podman crun strace)

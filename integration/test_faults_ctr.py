@@ -214,7 +214,7 @@ def test_crash_mid_mounts(fctr, trace):
     assert commands(trace, cid) == [("create", None, "crash"), ("delete", 0, "exit")]
 
 
-@pytest.mark.parametrize("step", ["CreateCgroup nth=1", "JoinCgroup"])
+@pytest.mark.parametrize("step", ["CreateCgroup nth=1", "EnterCgroups"])
 def test_crash_before_the_init_exists(fctr, trace, step):
     """state.json is written before the first cgroup and before the fork: a
     crash here leaves a container with no pid and cgroups in any state."""

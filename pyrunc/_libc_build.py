@@ -110,6 +110,7 @@ ffibuilder.cdef("""
     int pyrunc_setresgid(unsigned int r, unsigned int e, unsigned int s);
     long pyrunc_keyctl(int op, unsigned long a2, unsigned long a3,
                        unsigned long a4, unsigned long a5);
+    long pyrunc_fork_into_cgroup(int cgroup_fd);
 
     /* process attributes and console (executor/process.py, executor/console.py) */
     #define PROC_SUPER_MAGIC ...
@@ -201,6 +202,8 @@ ffibuilder.cdef("""
 ffibuilder.set_source("pyrunc._libc", r"""
     #include <errno.h>
     #include <grp.h>
+    #include <signal.h>
+    #include <string.h>
     #include <sched.h>
     #include <stdint.h>
     #include <sys/mount.h>
@@ -268,6 +271,41 @@ ffibuilder.set_source("pyrunc._libc", r"""
     long pyrunc_keyctl(int op, unsigned long a2, unsigned long a3,
                        unsigned long a4, unsigned long a5) {
         return syscall(SYS_keyctl, op, a2, a3, a4, a5);
+    }
+    /* fork(), born in the cgroup2 directory cgroup_fd (clone3 CLONE_INTO_CGROUP):
+       a move into a cgroup after birth takes the kernel's global
+       cgroup_threadgroup_rwsem for writing, which first waits for an RCU grace
+       period (milliseconds); a birth there takes it only for reading.  Python's
+       own fork bookkeeping (locks, thread states) is done as os.fork() does it,
+       with the GIL, which cffi released around this call. */
+    /* in the stable ABI since 3.7; cffi's default limited API (3.2) hides them */
+    void PyOS_BeforeFork(void);
+    void PyOS_AfterFork_Parent(void);
+    void PyOS_AfterFork_Child(void);
+    struct pyrunc_clone_args {
+        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
+                 tls, set_tid, set_tid_size, cgroup;
+    };
+    long pyrunc_fork_into_cgroup(int cgroup_fd) {
+        struct pyrunc_clone_args args;
+        PyGILState_STATE gil;
+        long pid;
+        int saved;
+        memset(&args, 0, sizeof(args));
+        args.flags = 0x200000000ULL;     /* CLONE_INTO_CGROUP (linux 5.7) */
+        args.exit_signal = SIGCHLD;
+        args.cgroup = (uint64_t)cgroup_fd;
+        gil = PyGILState_Ensure();
+        PyOS_BeforeFork();
+        pid = syscall(435 /* SYS_clone3 */, &args, sizeof(args));
+        saved = errno;
+        if (pid == 0)
+            PyOS_AfterFork_Child();
+        else
+            PyOS_AfterFork_Parent();
+        PyGILState_Release(gil);
+        errno = saved;
+        return pid;
     }
 
     /* --- process attributes and console --- */

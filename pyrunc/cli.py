@@ -181,19 +181,6 @@ def _instrumented(argv):
     return False
 
 
-def _start_cgroup_wait(argv):
-    """create, run and exec move a process into cgroups, and the kernel makes
-    the first such move wait ~10 ms: start that wait now, on a thread, before
-    the imports and the planning (pyrunc.cgroups.prime)."""
-    try:
-        cmd = parse(argv)[1]
-    except UsageError:
-        return   # _main reports it
-    if cmd in ("create", "run", "exec"):
-        from pyrunc.cgroups import prime
-        prime.start()
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if _instrumented(argv):
@@ -203,7 +190,6 @@ def main(argv=None):
 
 
 def _main(argv):
-    _start_cgroup_wait(argv)   # first (but after --trace noted the fds we were given)
     from pyrunc.log import log
     try:
         # the log first: containerd shows only the log, usage errors included

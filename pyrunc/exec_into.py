@@ -72,14 +72,17 @@ def exec_plan(config, init_pid, process, preserve_fds, cgroup_dirs):
                                                 userns=userns, for_exec=True)
     container_steps = add_extras(config, container_steps, for_exec=True)
     from pyrunc.plan.seccomp import add_seccomp  # the container's filter binds exec'd processes too
-    return config, Plan(tuple(add_seccomp(config, steps + container_steps + start_steps)))
+    steps = add_seccomp(config, steps + container_steps + start_steps)
+    if cgroup_dirs:
+        from pyrunc.cgroups.host import probe
+        from pyrunc.plan.cgroups import enter_from_child
+        steps = enter_from_child(steps, probe().v2_mount)
+    return config, Plan(tuple(steps))
 
 
 def exec_into(root, cid, process, *, detach=False, pid_file=None, console_socket=None,
               preserve_fds=0, ignore_paused=False):
     """Start the process; returns its pid (detached) or its exit code."""
-    from pyrunc.cgroups import prime
-    prime.start()   # JoinCgroup's kernel wait, on a thread while we load and plan
     from pyrunc.spec.config import Config
     if process.terminal and not console_socket and detach:
         raise UsageError("cannot allocate tty if pyrunc will detach without setting console socket")
@@ -99,11 +102,6 @@ def exec_into(root, cid, process, *, detach=False, pid_file=None, console_socket
         config = Config.from_dict(st.config, st.bundle)
         config, plan = exec_plan(config, st.pid, process, preserve_fds, st.cgroups)
         from pyrunc.executor.launch import launch
-        from pyrunc.executor.init import preload
-        # Import the handlers here, before the fork, while the kernel's cgroup
-        # wait (pyrunc.cgroups.prime) runs anyway: in the child they were on
-        # the critical path, after our cgroup writes (~1 ms less per exec).
-        preload(plan)
         state = c.oci_state()
         pid = launch(plan, config, None, console_socket=console_socket,
                      preserve_fds=preserve_fds, creating_state=lambda _pid: state, for_exec=True,

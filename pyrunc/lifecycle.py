@@ -35,8 +35,6 @@ def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=Fa
     """Create the container; returns (init pid, console) where console is the
     socket the pty master arrives on when a foreground run made its own."""
     import os   # loaded by the planner anyway
-    from pyrunc.cgroups import prime
-    prime.start()   # JoinCgroup's kernel wait, on a thread while we load and plan
     from pyrunc.spec.loader import load_bundle
     bundle = os.path.abspath(bundle)
     config = load_bundle(bundle)

@@ -367,6 +367,11 @@ def fork():
     return os.fork()
 
 
+def fork_into_cgroup(cgroup_fd):
+    """os.fork(), with the child born in the cgroup2 directory cgroup_fd (clone3)."""
+    return _check(lib.pyrunc_fork_into_cgroup(cgroup_fd))
+
+
 def execve(path, args, env):
     os.execve(path, args, env)
 

@@ -13,7 +13,8 @@ import posixpath
 from pyrunc.errors import ConfigError, RuntimeFailure, oserror_text
 from pyrunc.executor.base import handles
 from pyrunc.plan import devices as dev
-from pyrunc.plan.steps import (CreateCgroup, EnableControllers, JoinCgroup, LoadDeviceFilter,
+from pyrunc.plan.steps import (CreateCgroup, EnableControllers, EnterCgroups, JoinCgroup,
+                               LoadDeviceFilter,
                                SetCpuMax, SetDevicesV1, SetMemoryLimits, WriteCgroupFile)
 
 
@@ -247,3 +248,22 @@ def join_cgroup(step, ctx):
             ctx.sys.write_file(posixpath.join(d, "cgroup.procs"), str(pid))
         except OSError as e:
             raise RuntimeFailure(f"cannot join cgroup {d}: {oserror_text(e)}") from None
+
+
+@handles(EnterCgroups)
+def enter_cgroups(step, ctx):
+    """The child, single-threaded, moves itself (see the step); the init it
+    forks inherits the v1 cgroups and is born in the v2 one (namespaces.fork_init)."""
+    sys = ctx.sys
+    for d in step.v1_dirs:
+        try:
+            sys.write_file(posixpath.join(d, "tasks"), "0")
+        except OSError as e:
+            raise RuntimeFailure(f"cannot join cgroup {d}: {oserror_text(e)}") from None
+    if step.v2_dir:
+        try:
+            fd = sys.open(step.v2_dir, sys.O_DIRECTORY | sys.O_CLOEXEC)
+        except OSError as e:
+            raise RuntimeFailure(f"cannot join cgroup {step.v2_dir}: {oserror_text(e)}") from None
+        ctx.extra["cgroup2"] = (step.v2_dir, fd)
+

@@ -64,8 +64,11 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
         ctx.extra["cgroup_created"] = cgroup_created
     _probe("launch", ctx)
 
-    # The child imports the handlers its steps need (init.preload) while we
-    # run the CGROUPS steps, which import only theirs (executor/base.py).
+    # Every handler either side needs, imported before the fork: after it,
+    # each process would pay for the imports and for copying the pages they
+    # touch (copy-on-write), on the critical path.
+    from pyrunc.executor.init import preload
+    preload(plan)
     pid = os.fork()
     if pid == 0:
         parent.close()

@@ -1,10 +1,11 @@
 """Handlers for namespace steps; they run in the child forked by `pyrunc create`."""
 import os
+import posixpath
 
 from pyrunc.errors import RuntimeFailure, oserror_text
 from pyrunc.executor.base import handles
 from pyrunc.plan.steps import (CreateNamespaces, CreateUserNamespace, ForkInit, JoinNamespace,
-                               SetTimeOffsets)
+                               OpenNamespace, SetTimeOffsets)
 
 
 def clone_flag(sys, ns_type):
@@ -14,12 +15,23 @@ def clone_flag(sys, ns_type):
             "cgroup": C.CLONE_NEWCGROUP, "time": C.CLONE_NEWTIME}[ns_type]
 
 
-@handles(JoinNamespace)
-def join_namespace(step, ctx):
+@handles(OpenNamespace)
+def open_namespace(step, ctx):
+    ctx.extra.setdefault("ns_fds", {})[step.path] = _open_ns(step, ctx)
+
+
+def _open_ns(step, ctx):
     try:
-        fd = ctx.sys.open(step.path, os.O_RDONLY)
+        return ctx.sys.open(step.path, os.O_RDONLY)
     except OSError as e:
         raise RuntimeFailure(f"failed to open {step.path}: {oserror_text(e)}") from None
+
+
+@handles(JoinNamespace)
+def join_namespace(step, ctx):
+    fd = ctx.extra.get("ns_fds", {}).pop(step.path, None)
+    if fd is None:
+        fd = _open_ns(step, ctx)
     try:
         ctx.sys.setns(fd, clone_flag(ctx.sys, step.ns_type))
     except OSError as e:
@@ -80,12 +92,32 @@ def set_time_offsets(step, ctx):
 
 @handles(ForkInit)
 def fork_init(step, ctx):
-    pid = ctx.sys.fork()
+    pid = _fork_into_cgroup(ctx)
     if pid:
         # the intermediate: report the init's pid (in our namespace) and vanish
         ctx.extra["sync"].send("pid", pid=pid)
         os._exit(0)
     ctx.extra["forked"] = True
+
+
+def _fork_into_cgroup(ctx):
+    """fork() for ForkInit: the child born in EnterCgroups' v2 dir, if any."""
+    sys = ctx.sys
+    v2_dir, fd = ctx.extra.pop("cgroup2", (None, -1))
+    if v2_dir is None:
+        return sys.fork()
+    try:
+        try:
+            return sys.fork_into_cgroup(fd)
+        except OSError:
+            pass   # clone3 or CLONE_INTO_CGROUP unknown here: move, then fork
+        try:
+            sys.write_file(posixpath.join(v2_dir, "cgroup.procs"), "0")
+        except OSError as e:
+            raise RuntimeFailure(f"cannot join cgroup {v2_dir}: {oserror_text(e)}") from None
+        return sys.fork()
+    finally:
+        sys.close(fd)   # in the init and in the intermediate
 
 
 def write_id_maps(pid, uid_mappings, gid_mappings):

@@ -50,7 +50,9 @@ def build_plan(config, *, cid="", no_pivot=False, no_new_keyring=False, preserve
     if hooks["poststop"]:
         steps.append(RunHooks("poststop", hooks["poststop"], Phase.POSTSTOP))
     from pyrunc.plan.seccomp import add_seccomp
-    return Plan(tuple(add_seccomp(config, steps)))
+    from pyrunc.cgroups.host import probe
+    from pyrunc.plan.cgroups import enter_from_child
+    return Plan(tuple(enter_from_child(add_seccomp(config, steps), probe().v2_mount)))
 
 
 # Inside the container phase: sysctls before readonlyPaths make /proc/sys

@@ -99,6 +99,52 @@ def join_steps(dirs):
     return [JoinCgroup(unique)] if unique else []
 
 
+def enter_from_child(steps, v2_mount):
+    """steps (a whole create or exec plan) with JoinCgroup replaced by the
+    child's EnterCgroups, first in its NAMESPACES phase, where that can work.
+
+    JoinCgroup has the runtime write the child's pid into each cgroup.procs: a
+    move that waits milliseconds for the kernel (see EnterCgroups).  The child
+    can do without the wait when it forks the init (ForkInit), and it may when
+    it has no user namespace yet to lose the rights to the host's cgroupfs in,
+    and when no execCPUAffinity must bracket the join from outside.  A new or
+    joined cgroup namespace then comes after ForkInit: its root is the cgroup
+    the process that makes it is in, and only the init is born in the v2 one.
+    """
+    from pyrunc.plan.steps import (CreateNamespaces, CreateUserNamespace, EnterCgroups, ForkInit,
+                                   JoinNamespace, OpenNamespace, Phase, SetCpuAffinity)
+    join = next((s for s in steps if isinstance(s, JoinCgroup)), None)
+    if join is None or not any(isinstance(s, ForkInit) for s in steps):
+        return list(steps)
+    if any(isinstance(s, (CreateUserNamespace, SetCpuAffinity))
+           or (isinstance(s, JoinNamespace) and s.ns_type == "user") for s in steps):
+        return list(steps)
+    prefix = v2_mount.rstrip("/") + "/" if v2_mount else None
+    v2 = [d for d in join.dirs if prefix and (d + "/").startswith(prefix)]
+    out, cgroupns = [], []
+    for s in steps:
+        if s is join:
+            continue
+        if v2 and isinstance(s, JoinNamespace) and s.ns_type == "cgroup":
+            cgroupns.append(s)
+            continue
+        if v2 and isinstance(s, CreateNamespaces) and "cgroup" in s.ns_types:
+            cgroupns.append(CreateNamespaces(("cgroup",)))
+            rest = tuple(t for t in s.ns_types if t != "cgroup")
+            if rest:
+                out.append(CreateNamespaces(rest))
+            continue
+        out.append(s)
+        if isinstance(s, ForkInit):
+            out += cgroupns
+    first = next(i for i, s in enumerate(out) if s.phase is Phase.NAMESPACES)
+    out[first:first] = [EnterCgroups(tuple(d for d in join.dirs if d not in v2),
+                                     v2[0] if v2 else "")]
+    out[first + 1:first + 1] = [OpenNamespace(s.path) for s in cgroupns
+                                if isinstance(s, JoinNamespace)]
+    return out
+
+
 def clean(path):
     """Lexically clean a cgroupsPath; a relative one cannot climb out with "..". """
     if path.startswith("/"):

@@ -165,6 +165,23 @@ class JoinCgroup(Step):
 # --- namespaces (child) ------------------------------------------------------
 
 @_step(Phase.NAMESPACES)
+class EnterCgroups(Step):
+    """The child's own way into its cgroups, instead of JoinCgroup (plan/cgroups.py
+    enter_from_child): it writes "0" to each v1 dir's `tasks` (a thread moving
+    itself skips the kernel's global lock and its RCU wait) and opens v2_dir,
+    where ForkInit has the init born (clone3 CLONE_INTO_CGROUP)."""
+    v1_dirs: tuple
+    v2_dir: str
+
+
+@_step(Phase.NAMESPACES)
+class OpenNamespace(Step):
+    """Open path now, for a JoinNamespace that comes when it may no longer be
+    reachable (after setns into the container's mount namespace)."""
+    path: str
+
+
+@_step(Phase.NAMESPACES)
 class JoinNamespace(Step):
     ns_type: str          # OCI name: "pid", "network", ...
     path: str

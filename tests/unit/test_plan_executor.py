@@ -184,8 +184,19 @@ def check(step, cs, sys):   # noqa: C901 - one branch per step type, on purpose
         for t in step.ns_types:
             want |= flag[t]
         assert calls(cs, "unshare") == [(want,)]
+    elif kind == "EnterCgroups":
+        # the child moves itself: v1 through `tasks`, v2 by being born there (ForkInit)
+        assert calls(cs, "write_file") == [(f"{d}/tasks", "0") for d in step.v1_dirs]
+        opened = [a[0] for a in calls(cs, "open")]
+        assert opened == ([step.v2_dir] if step.v2_dir else [])
+    elif kind == "OpenNamespace":
+        assert [a[0] for a in calls(cs, "open")] == [step.path]
     elif kind == "ForkInit":
-        assert calls(cs, "fork") == [()]
+        if calls(cs, "fork_into_cgroup"):
+            (fd,), = calls(cs, "fork_into_cgroup")
+            assert sys.path(fd).startswith("/sys/fs/cgroup/") and calls(cs, "close") == [(fd,)]
+        else:
+            assert calls(cs, "fork") == [()]
     elif kind == "SetRootPropagation":
         assert calls(cs, "mount") == [(None, "/", None, step.flags, None)]
     elif kind == "BindRootfs":

@@ -79,8 +79,12 @@ def test_cgroup_steps_are_in_the_plan(fake_host, name, what):
     plan = real_plan(name)
     cg = plan.phase(Phase.CGROUPS)
     names = [type(s).__name__ for s in cg]
-    assert names[0] == "CreateCgroup" and names[-1] == "JoinCgroup"
+    assert names[0] == "CreateCgroup" and "JoinCgroup" not in names
     assert names.count("CreateCgroup") == 10      # every hierarchy of the hybrid host
+    # the child joins them itself, first thing (plan/cgroups.py enter_from_child)
+    enter = plan.phase(Phase.NAMESPACES)[0]
+    assert type(enter).__name__ == "EnterCgroups"
+    assert len(enter.v1_dirs) == 9 and enter.v2_dir.startswith("/sys/fs/cgroup/unified/")
     text = "\n".join(s.describe() for s in cg)
     assert what in text
 

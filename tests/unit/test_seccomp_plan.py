@@ -224,7 +224,7 @@ def test_the_listener_is_connected_before_any_namespace():
     doc = sc({"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}, listenerPath="/run/a.sock")
     from pyrunc.plan.build import build_plan
     plan = build_plan(config(doc), cid="c")
-    ns = plan.phase(Phase.NAMESPACES)
+    ns = [s for s in plan.phase(Phase.NAMESPACES) if type(s).__name__ != "EnterCgroups"]
     assert ns[0] == ConnectSeccompListener("/run/a.sock")
     assert len([s for s in plan.steps if isinstance(s, ConnectSeccompListener)]) == 1
 
