@@ -55,8 +55,13 @@ def _shebang_flags(path):
 
 
 def importtime(argv, top):
-    err = subprocess.run([PYTHON, "-X", "importtime", *_shebang_flags(PYRUNC), PYRUNC] + argv,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True).stderr
+    # a file, not a pipe: a created container's init keeps our stderr open,
+    # so reading a pipe to its end would wait for the container
+    with tempfile.TemporaryFile("w+") as f:
+        subprocess.run([PYTHON, "-X", "importtime", *_shebang_flags(PYRUNC), PYRUNC] + argv,
+                       stdout=subprocess.DEVNULL, stderr=f)
+        f.seek(0)
+        err = f.read()
     rows = []
     for line in err.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
