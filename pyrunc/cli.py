@@ -167,6 +167,20 @@ def parse(argv):
     return gflags, cmd, Args(cflags, positionals)
 
 
+_GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
+             "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
+
+
+def rootless_flag(g):
+    """--rootless true|false|auto as runc reads it: None (auto) means detect."""
+    value = g.get("rootless")
+    if value is None or value.lower() in ("", "auto"):
+        return None
+    if value not in _GO_BOOLS:
+        raise UsageError(f'invalid --rootless value "{value}": want true, false or auto')
+    return _GO_BOOLS[value]
+
+
 def _instrumented(argv):
     """--trace/--faults/PYRUNC_TRACE/...: a few dict lookups and a scan of the global flags."""
     env = posix.environ   # os.environ's bytes underneath, without importing os

@@ -31,7 +31,7 @@ def write_pid_file(path, pid):
 
 
 def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=False,
-           preserve_fds=0, detach=True, no_new_keyring=False, systemd_cgroup=False):
+           preserve_fds=0, detach=True, no_new_keyring=False, systemd_cgroup=False, rootless=None):
     """Create the container; returns (init pid, console) where console is the
     socket the pty master arrives on when a foreground run made its own."""
     import os   # loaded by the planner anyway
@@ -55,7 +55,7 @@ def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=Fa
     from pyrunc.plan.build import build_plan
     trace = sys.modules.get("pyrunc.trace")   # loaded only with --trace/--faults
     plan = build_plan(config, cid=cid, no_pivot=no_pivot, no_new_keyring=no_new_keyring,
-                      preserve_fds=preserve_fds, systemd_cgroup=systemd_cgroup,
+                      preserve_fds=preserve_fds, systemd_cgroup=systemd_cgroup, rootless=rootless,
                       init_after_start=trace is not None and trace.faults_act_after_start())
     from pyrunc.plan.cgroups import cgroup_dirs
     from pyrunc.plan.steps import Phase

@@ -381,11 +381,20 @@ def fexecve(fd, args, env):
     os.execve(fd, args, env)
 
 
-def sealed_memfd(name, data):
+MFD_EXEC = 0x10   # linux >= 6.3; where vm.memfd_noexec is 1, memfds are not executable without it
+
+
+def sealed_memfd(name, data, executable=False):
     """A close-on-exec memfd holding data, sealed: nobody can write, grow,
     shrink or unseal it any more, whatever their privileges."""
     import fcntl   # a small C module, needed by create only
-    fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
+    try:
+        fd = os.memfd_create(name, flags | (MFD_EXEC if executable else 0))
+    except OSError as e:
+        if not executable or e.errno != errno.EINVAL:
+            raise
+        fd = os.memfd_create(name, flags)   # a kernel before 6.3: no such flag, all executable
     try:
         view = memoryview(data)
         while view:

@@ -3,6 +3,8 @@ import json
 import os
 import sys
 
+from pyrunc.cli import rootless_flag
+
 
 def main(g, a):
     from pyrunc.errors import UsageError
@@ -16,7 +18,7 @@ def main(g, a):
     plan = build_plan(config, cid=cid, no_pivot=a.flags.get("no_pivot", False),
                       no_new_keyring=a.flags.get("no_new_keyring", False),
                       preserve_fds=a.flags.get("preserve_fds", 0),
-                      systemd_cgroup=g.get("systemd_cgroup", False))
+                      systemd_cgroup=g.get("systemd_cgroup", False), rootless=rootless_flag(g))
     if fmt == "json":
         sys.stdout.write(json.dumps(plan.to_list(), indent=2, default=_jsonable) + "\n")
     else:

@@ -2,6 +2,7 @@
 import os
 import _signal as signal   # the C module: `signal` imports enum (~3 ms a call)
 
+from pyrunc.cli import rootless_flag
 from pyrunc.lifecycle import create, delete, start
 
 # every signal a foreground `pyrunc run` passes on to the container
@@ -28,7 +29,7 @@ def main(g, a):
                  no_pivot=a.flags.get("no_pivot", False),
                  preserve_fds=a.flags.get("preserve_fds", 0), detach=detach,
                  no_new_keyring=a.flags.get("no_new_keyring", False),
-                 systemd_cgroup=g.get("systemd_cgroup", False))
+                 systemd_cgroup=g.get("systemd_cgroup", False), rootless=rootless_flag(g))
     master = -1
     try:
         if console is not None:

@@ -80,7 +80,7 @@ def preload(plan, ctx=None):
         handler_for(step)
     if ctx is not None and any(isinstance(s, ExecAwaitingStart) for s in plan.steps):
         from pyrunc.executor import waiter
-        ctx.extra["waiter_fd"] = waiter.load(ctx.sys)
+        ctx.extra["waiter_fd"] = waiter.load(ctx.sys, ctx.extra.setdefault("warnings", []))
     if any(isinstance(s, RunHooks) and s.phase in (Phase.CONTAINER, Phase.START)
            for s in plan.steps):
         import subprocess  # noqa: F401

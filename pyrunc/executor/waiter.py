@@ -19,15 +19,19 @@ PROGRAM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 NAME = "pyrunc-init"
 
 
-def load(sys, path=PROGRAM):
-    """A sealed memfd copy of the waiter, or None when it was not built (the
-    Python init then waits itself, without the CVE-2019-5736 defence)."""
+def load(sys, warnings, path=PROGRAM):
+    """A sealed memfd copy of the waiter, or None when there is none (the
+    Python init then waits itself, without the CVE-2019-5736 defence, and
+    says so in warnings: a list of (level, text))."""
     try:
         with open(path, "rb") as f:
             data = f.read()
-    except FileNotFoundError:
+        return sys.sealed_memfd(NAME, data, executable=True)
+    except OSError as e:
+        # not built, or a host that refuses executable memfds (vm.memfd_noexec=2)
+        warnings.append(("warning", f"{NAME} unavailable ({path}: {oserror_text(e)}): "
+                                    "the created container waits in the runtime's interpreter"))
         return None
-    return sys.sealed_memfd(NAME, data)
 
 
 @handles(ExecAwaitingStart)

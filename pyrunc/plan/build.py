@@ -9,15 +9,16 @@ from pyrunc.plan.steps import (AwaitStart, ExecAwaitingStart, JoinSessionKeyring
 
 
 def build_plan(config, *, cid="", no_pivot=False, no_new_keyring=False, preserve_fds=0,
-               systemd_cgroup=False, init_after_start=False):
+               systemd_cgroup=False, init_after_start=False, rootless=None):
     """init_after_start: keep the Python init until after `start` even without
-    startContainer hooks (fault rules that act at its steps during start)."""
+    startContainer hooks (fault rules that act at its steps during start).
+    rootless: the global --rootless (None: detect; see plan/cgroups.py)."""
     from pyrunc.plan.process import plan_process
     from pyrunc.plan.rootfs import plan_rootfs
 
     from pyrunc.plan.cgroups import plan_cgroups
     userns = config.linux.namespace("user") is not None
-    steps = plan_cgroups(config, cid, systemd=systemd_cgroup)
+    steps = plan_cgroups(config, cid, systemd=systemd_cgroup, rootless=rootless)
     steps += plan_namespaces(config)
     rootfs_steps, pivot_steps = plan_rootfs(config, no_pivot=no_pivot, userns=userns,
                                             terminal=bool(config.process and config.process.terminal))

@@ -203,3 +203,34 @@ def test_unprivileged_child_is_dumpable_only_while_the_maps_are_written(monkeypa
 def test_root_child_never_becomes_dumpable(monkeypatch):
     calls = _run_create_userns(monkeypatch, 0)
     assert not [c for c in calls if c[0] == "prctl"]
+
+
+# --- the global --rootless flag ------------------------------------------------------
+
+@pytest.mark.parametrize("value, want", [(None, None), ("auto", None), ("AUTO", None),
+                                         ("true", True), ("1", True), ("T", True),
+                                         ("false", False), ("0", False), ("False", False)])
+def test_rootless_flag_reads_like_runc(value, want):
+    from pyrunc.cli import rootless_flag
+    assert rootless_flag({"rootless": value} if value is not None else {}) is want
+
+
+def test_a_bad_rootless_flag_is_a_usage_error():
+    from pyrunc.cli import rootless_flag
+    from pyrunc.errors import UsageError
+    with pytest.raises(UsageError, match='invalid --rootless value "yes"'):
+        rootless_flag({"rootless": "yes"})
+
+
+@pytest.mark.parametrize("flag, cgroups", [("true", False), ("false", True)])
+def test_rootless_flag_reaches_the_cgroup_plan(monkeypatch, tmp_path, capsys, flag, cgroups):
+    """--rootless=true skips the cgroups we may not use, even as root; false never does."""
+    import json as _json
+    from pyrunc import rootless
+    from pyrunc.cli import main
+    from pyrunc.spec.default import default_spec
+    monkeypatch.setattr(rootless, "cgroup_usable", lambda d, base: False)
+    (tmp_path / "rootfs").mkdir()
+    (tmp_path / "config.json").write_text(_json.dumps(default_spec()))
+    assert main(["--rootless", flag, "plan", "--bundle", str(tmp_path)]) == 0
+    assert ("CreateCgroup(" in capsys.readouterr().out) is cgroups
