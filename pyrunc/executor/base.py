@@ -29,10 +29,11 @@ class Context(Record, frozen=False):
     extra: dict = field(default_factory=dict)
 
 
-# The modules holding the handlers of the phases `pyrunc create` itself runs.
-# It imports only these: the forked child imports the others (init.preload)
-# while create works on the cgroups, mostly waiting for the kernel.
-_PARENT_PHASES = {"cgroups": ("cgroups", "extras"), "runtime-hooks": ("hooks", "extras")}
+# The modules holding the handlers of a phase, for a step met without
+# init.preload (which launch runs before its fork): `start` and `delete` run
+# the poststart/poststop hooks and must not import every executor module.
+_PARENT_PHASES = {"cgroups": ("cgroups", "extras"), "runtime-hooks": ("hooks", "extras"),
+                  "poststart": ("hooks",), "poststop": ("hooks",)}
 _ALL = ("namespaces", "rootfs", "process", "hooks", "console", "keyring", "init", "seccomp",
         "cgroups", "extras", "waiter")
 

@@ -21,9 +21,10 @@ def child_main(plan, ctx, sync, keep_fds):
         ctx.sys.prctl(ctx.sys.C.PR_SET_DUMPABLE, 0)
         ctx.extra["sync"] = sync
         _close_stray_fds(ctx, sync, keep_fds)
-        preload(plan, ctx)   # while the runtime works on the cgroups (executor/base.py)
-        # wait until the runtime has put us in our cgroups: everything we
-        # fork from here on (the init) is born inside them
+        preload(plan, ctx)   # the waiter's copy, while the runtime makes the cgroups
+        # wait until the runtime has made our cgroups and set their limits:
+        # we join them first thing (EnterCgroups), or the runtime put us there
+        # (JoinCgroup), so that the init is born inside them
         sync.expect("go")
         run_steps(plan.phase(Phase.NAMESPACES), ctx)
         if not ctx.extra.get("forked"):
