@@ -128,7 +128,7 @@ def test_fail_delete_once_then_a_retry_works(fctr, trace):
 
 def test_fail_exec_at_a_step(fctr, trace):
     cid = unique("fx")
-    assert ctr_run(fctr, cid, "fail cmd=exec step=Exec msg=exec-refused",
+    assert ctr_run(fctr, cid, "fail cmd=exec step=ExecSpawn msg=exec-refused",
                    detach=True).returncode == 0
     try:
         r = fctr.exec("--exec-id", "e1", cid, "true")

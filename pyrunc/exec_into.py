@@ -73,10 +73,9 @@ def exec_plan(config, init_pid, process, preserve_fds, cgroup_dirs):
     container_steps = add_extras(config, container_steps, for_exec=True)
     from pyrunc.plan.seccomp import add_seccomp  # the container's filter binds exec'd processes too
     steps = add_seccomp(config, steps + container_steps + start_steps)
-    if cgroup_dirs:
-        from pyrunc.cgroups.host import probe
-        from pyrunc.plan.cgroups import enter_from_child
-        steps = enter_from_child(steps, probe().v2_mount)
+    from pyrunc.cgroups.host import probe
+    from pyrunc.plan.execspawn import shape_for_spawn
+    steps = shape_for_spawn(steps, probe().v2_mount if cgroup_dirs else None, process.terminal)
     return config, Plan(tuple(steps))
 
 

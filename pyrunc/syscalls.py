@@ -162,9 +162,9 @@ def chmod(path, mode):
     os.chmod(path, mode)
 
 
-def read_file(path):
+def read_file(path, dir_fd=None):
     """Whole contents of a small (proc) file, as bytes."""
-    fd = os.open(path, os.O_RDONLY | O_CLOEXEC)
+    fd = os.open(path, os.O_RDONLY | O_CLOEXEC, dir_fd=dir_fd)
     try:
         chunks = []
         while chunk := os.read(fd, 65536):

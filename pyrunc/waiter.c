@@ -18,12 +18,25 @@
  *
  * PROGRAM_FD holds "path\0argv0\0arg1\0...": not our argv, so that `ps` in a
  * created container shows pyrunc-init and not the program (as runc does).
+ *
+ *     pyrunc-init spawn SYNC_FD PROGRAM_FD CTTY
+ *
+ * is `pyrunc exec`'s last step (executor/waiter.py): the process that joined
+ * the container's namespaces, with every setting made, execs us; we fork the
+ * program into the container's pid namespace, so that no process there is
+ * ever the host's interpreter, report its pid on SYNC_FD (the runtime's
+ * SOCK_SEQPACKET channel, one JSON object per datagram) once it has exec'd,
+ * and exit.  CTTY=1: the program gets a session of its own with stdin's
+ * terminal as its controlling one (we exit: it must not be in our session).
  */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -123,12 +136,77 @@ static char **read_program(int fd)
     return argv;
 }
 
+/* {"t":"error","msg":"WHAT: REASON"}, WHAT escaped for JSON */
+static void send_error(int sync, const char *what, const char *path, int err)
+{
+    char msg[8192];
+    const char *reason = strerror(err);
+    size_t n = (size_t)snprintf(msg, sizeof(msg), "{\"t\":\"error\",\"msg\":\"%s", what);
+    for (const char *c = path; *c && n < sizeof(msg) - 600; c++) {
+        if (*c == '"' || *c == '\\')
+            msg[n++] = '\\';
+        if ((unsigned char)*c < 0x20)
+            n += (size_t)snprintf(msg + n, 7, "\\u%04x", (unsigned char)*c);
+        else
+            msg[n++] = *c;
+    }
+    /* the runtime's words are Go's: "no such file or directory" */
+    n += (size_t)snprintf(msg + n, sizeof(msg) - n, ": %c%s\"}",
+                          reason[0] >= 'A' && reason[0] <= 'Z' ? reason[0] + 32 : reason[0],
+                          reason + 1);
+    if (write(sync, msg, n) < 0)
+        _exit(1);
+}
+
+static int spawn(int sync, char **program, int ctty, char **envp)
+{
+    int report[2], failed[2] = {0, 0};   /* {errno, 1 if it was the terminal} */
+    char msg[64];
+    pid_t pid;
+
+    if (pipe2(report, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+        send_error(sync, "spawn", "", errno);
+        return 1;
+    }
+    if (pid == 0) {
+        close(report[0]);
+        close(sync);
+        if (ctty && (setsid() < 0 || ioctl(0, TIOCSCTTY, 0) < 0)) {
+            failed[0] = errno;
+            failed[1] = 1;
+        } else {
+            execve(program[0], program + 1, envp);
+            failed[0] = errno;
+        }
+        if (write(report[1], failed, sizeof(failed)) < 0)
+            _exit(127);
+        _exit(127);
+    }
+    close(report[1]);
+    /* EOF, nothing read: the close-on-exec pipe went with a successful execve */
+    while (read(report[0], failed, sizeof(failed)) < 0 && errno == EINTR)
+        ;
+    if (failed[0]) {
+        if (failed[1])
+            send_error(sync, "ioctl(TIOCSCTTY)", "", failed[0]);
+        else
+            send_error(sync, "exec ", program[0], failed[0]);
+        return 1;
+    }
+    snprintf(msg, sizeof(msg), "{\"t\":\"pid\",\"pid\":%d}", (int)pid);
+    return write(sync, msg, strlen(msg)) < 0;
+}
+
 int main(int argc, char **argv, char **envp)
 {
     struct sigaction sa;
     char **program;
     int fifo;
 
+    if (argc == 5 && strcmp(argv[1], "spawn") == 0) {
+        program = read_program((int)fd_arg(argv[3]));
+        return spawn((int)fd_arg(argv[2]), program, strcmp(argv[4], "1") == 0, envp);
+    }
     if (argc != 3) {
         say("usage: pyrunc-init FIFO_FD PROGRAM_FD", "", "", "");
         return 2;

@@ -13,9 +13,9 @@ import posixpath
 from pyrunc.errors import ConfigError, RuntimeFailure, oserror_text
 from pyrunc.executor.base import handles
 from pyrunc.plan import devices as dev
-from pyrunc.plan.steps import (CreateCgroup, EnableControllers, EnterCgroups, JoinCgroup,
-                               LoadDeviceFilter,
-                               SetCpuMax, SetDevicesV1, SetMemoryLimits, WriteCgroupFile)
+from pyrunc.plan.steps import (BornInCgroup, CreateCgroup, EnableControllers, EnterCgroups,
+                               JoinCgroup, LoadDeviceFilter, SetCpuMax, SetDevicesV1,
+                               SetMemoryLimits, WriteCgroupFile)
 
 
 def _read(sys, path):
@@ -267,3 +267,10 @@ def enter_cgroups(step, ctx):
             raise RuntimeFailure(f"cannot join cgroup {step.v2_dir}: {oserror_text(e)}") from None
         ctx.extra["cgroup2"] = (step.v2_dir, fd)
 
+
+
+@handles(BornInCgroup)
+def born_in_cgroup(step, ctx):
+    """launch() forked the child into step.dir; where that failed, move it."""
+    if not ctx.extra.get("born_in_cgroup"):
+        join_cgroup(JoinCgroup((step.dir,)), ctx)

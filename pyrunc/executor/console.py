@@ -68,7 +68,7 @@ def setup_console(step, ctx):
     finally:
         if root_fd != ctx.root_fd:
             sys.close(root_fd)
-    attach_stdio(sys, slave)
+    attach_stdio(sys, slave, step.take_ctty)
 
 
 def _make_console(step, ctx, root_fd):
@@ -140,12 +140,14 @@ def _console_fd(sys, dev_fd):
     return fd
 
 
-def attach_stdio(sys, slave_fd):
+def attach_stdio(sys, slave_fd, take_ctty=True):
     """The slave becomes fds 0-2 and the controlling terminal of a new session."""
     for fd in (0, 1, 2):
         sys.dup2(slave_fd, fd, True)
     if slave_fd > 2:
         sys.close(slave_fd)
+    if not take_ctty:
+        return
     try:
         sys.setsid()
     except OSError as e:

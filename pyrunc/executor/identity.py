@@ -83,8 +83,12 @@ def _setgroups_allowed(ctx):
     # in a user namespace whose setgroups is "deny" the call can only fail
     if not ctx.userns:
         return True
+    # an exec spawned by pyrunc-init asks before it is in the container's pid
+    # namespace, whose /proc does not show it: through the host's (OpenEarly)
+    proc = ctx.extra.get("early_fds", {}).get("/proc")
     try:
-        data = ctx.sys.read_file("/proc/self/setgroups")
+        data = (ctx.sys.read_file("/proc/self/setgroups") if proc is None
+                else ctx.sys.read_file("self/setgroups", dir_fd=proc))
     except OSError:
         return True
     return (data or b"").strip() != b"deny"

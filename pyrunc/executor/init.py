@@ -9,7 +9,7 @@ import select
 import _signal as signal   # the C module: `signal` imports enum (~3 ms a call)
 
 from pyrunc.executor.base import handler_for, handles, run_steps
-from pyrunc.plan.steps import AwaitStart, ExecAwaitingStart, Phase, RunHooks
+from pyrunc.plan.steps import AwaitStart, ExecAwaitingStart, ExecSpawn, Phase, RunHooks
 
 
 def child_main(plan, ctx, sync, keep_fds):
@@ -27,8 +27,9 @@ def child_main(plan, ctx, sync, keep_fds):
         # (JoinCgroup), so that the init is born inside them
         sync.expect("go")
         run_steps(plan.phase(Phase.NAMESPACES), ctx)
-        if not ctx.extra.get("forked"):
-            sync.send("pid", pid=os.getpid())
+        spawned = any(isinstance(s, ExecSpawn) for s in plan.steps)
+        if not ctx.extra.get("forked") and not spawned:
+            sync.send("pid", pid=os.getpid())   # no pid namespace: we are the init
         run_steps(plan.phase(Phase.ROOTFS), ctx)
         sync.send("rootfs-done")
         msg = sync.expect("ok")
@@ -79,7 +80,7 @@ def preload(plan, ctx=None):
     program is read now for the same reason."""
     for step in plan.steps:
         handler_for(step)
-    if ctx is not None and any(isinstance(s, ExecAwaitingStart) for s in plan.steps):
+    if ctx is not None and any(isinstance(s, (ExecAwaitingStart, ExecSpawn)) for s in plan.steps):
         from pyrunc.executor import waiter
         ctx.extra["waiter_fd"] = waiter.load(ctx.sys, ctx.extra.setdefault("warnings", []))
     if any(isinstance(s, RunHooks) and s.phase in (Phase.CONTAINER, Phase.START)

@@ -11,7 +11,8 @@ from pyrunc.errors import RuntimeFailure, oserror_text
 from pyrunc.executor.base import Context, run_steps
 from pyrunc.executor.hooks import run_hooks
 from pyrunc.executor.sync import Channel
-from pyrunc.plan.steps import CreateUserNamespace, ExecAwaitingStart, Phase, RunHooks
+from pyrunc.plan.steps import (BornInCgroup, CreateUserNamespace, ExecAwaitingStart, ExecSpawn,
+                               Phase, RunHooks)
 
 
 def _probe(event, ctx=None):
@@ -69,7 +70,7 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
     # touch (copy-on-write), on the critical path.
     from pyrunc.executor.init import preload
     preload(plan)
-    pid = os.fork()
+    pid = _fork(plan, ctx)
     if pid == 0:
         parent.close()
         lock = container.lock_fd if container is not None else lock_fd
@@ -108,11 +109,33 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
     return init_pid
 
 
+def _fork(plan, ctx):
+    """os.fork(), the child born in the plan's BornInCgroup directory if it
+    has one (ctx.extra["born_in_cgroup"] says whether that worked)."""
+    born = next((s for s in plan.phase(Phase.CGROUPS) if isinstance(s, BornInCgroup)), None)
+    if born is None:
+        return os.fork()
+    sys_ = ctx.sys
+    try:
+        fd = sys_.open(born.dir, sys_.O_DIRECTORY)
+    except OSError:
+        return os.fork()   # BornInCgroup's handler reports it
+    try:
+        pid = sys_.fork_into_cgroup(fd)
+        ctx.extra["born_in_cgroup"] = True
+    except OSError:
+        pid = os.fork()   # no clone3 here: BornInCgroup's handler moves the child
+    os.close(fd)
+    return pid
+
+
 def _drive(chan, plan, child_pid, on_pid, creating_state, ctx):
     userns = next((s for s in plan.phase(Phase.NAMESPACES) if isinstance(s, CreateUserNamespace)),
                   None)
     init_pid = None
-    rootfs_done = False
+    rootfs_done = ready = False
+    # pyrunc-init reports the pid of an exec it spawns last, after `ready`
+    spawned = any(isinstance(s, ExecSpawn) for s in plan.steps)
     while True:
         try:
             msg = chan.recv()
@@ -132,6 +155,8 @@ def _drive(chan, plan, child_pid, on_pid, creating_state, ctx):
             init_pid = msg["pid"]
             if on_pid:
                 on_pid(init_pid)
+            if ready:
+                return init_pid   # pyrunc-init spawned it after our child was ready
         elif kind == "rootfs-done":
             rootfs_done = True
         elif kind == "ready":
@@ -139,10 +164,12 @@ def _drive(chan, plan, child_pid, on_pid, creating_state, ctx):
                 from pyrunc.log import log
                 for level, text in msg["warnings"]:
                     log.debug(text) if level == "debug" else log.warning(text)
-            return init_pid
+            if init_pid is not None:
+                return init_pid
+            ready = True
         # After ForkInit the intermediate sends "pid" and the init "rootfs-done"
         # on the same channel: either may come first.  The hooks need the pid.
-        if rootfs_done and init_pid is not None:
+        if rootfs_done and (init_pid is not None or spawned):
             rootfs_done = False
             state = creating_state(init_pid)
             for step in plan.phase(Phase.RUNTIME_HOOKS):

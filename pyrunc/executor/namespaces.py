@@ -5,7 +5,7 @@ import posixpath
 from pyrunc.errors import RuntimeFailure, oserror_text
 from pyrunc.executor.base import handles
 from pyrunc.plan.steps import (CreateNamespaces, CreateUserNamespace, ForkInit, JoinNamespace,
-                               OpenNamespace, SetTimeOffsets)
+                               OpenEarly, SetTimeOffsets)
 
 
 def clone_flag(sys, ns_type):
@@ -15,9 +15,9 @@ def clone_flag(sys, ns_type):
             "cgroup": C.CLONE_NEWCGROUP, "time": C.CLONE_NEWTIME}[ns_type]
 
 
-@handles(OpenNamespace)
-def open_namespace(step, ctx):
-    ctx.extra.setdefault("ns_fds", {})[step.path] = _open_ns(step, ctx)
+@handles(OpenEarly)
+def open_early(step, ctx):
+    ctx.extra.setdefault("early_fds", {})[step.path] = _open_ns(step, ctx)
 
 
 def _open_ns(step, ctx):
@@ -29,7 +29,7 @@ def _open_ns(step, ctx):
 
 @handles(JoinNamespace)
 def join_namespace(step, ctx):
-    fd = ctx.extra.get("ns_fds", {}).pop(step.path, None)
+    fd = ctx.extra.get("early_fds", {}).pop(step.path, None)
     if fd is None:
         fd = _open_ns(step, ctx)
     try:

@@ -49,7 +49,10 @@ def set_domainname(step, ctx):
 def open_procfs(sys, path):
     """O_PATH fd of a directory that must be on procfs (CVE-2025-52881: a /proc
     redirected by a mount race must not receive our writes)."""
-    fd = sys.open(path, sys.O_PATH | sys.O_DIRECTORY)
+    return _verified_procfs(sys, path, sys.open(path, sys.O_PATH | sys.O_DIRECTORY))
+
+
+def _verified_procfs(sys, path, fd):
     try:
         magic = sys.fstatfs_magic(fd)
     except OSError:
@@ -61,15 +64,16 @@ def open_procfs(sys, path):
     return fd
 
 
-def write_proc(sys, base, rel, data, symlinks=False):
+def write_proc(sys, base, rel, data, symlinks=False, base_fd=None):
     """Write data to base/rel, resolved below a verified procfs fd: no magic
-    links, no mount crossing, no "..", and no symlinks unless allowed."""
+    links, no mount crossing, no "..", and no symlinks unless allowed.
+    base_fd: base opened earlier (OpenEarly), left open."""
     C = sys.C
     resolve = C.RESOLVE_NO_MAGICLINKS | C.RESOLVE_NO_XDEV | C.RESOLVE_BENEATH
     if not symlinks:
         resolve |= C.RESOLVE_NO_SYMLINKS
     shown = f"{base}/{rel}"
-    dirfd = open_procfs(sys, base)
+    dirfd = open_procfs(sys, base) if base_fd is None else _verified_procfs(sys, base, base_fd)
     try:
         try:
             fd = sys.openat2(dirfd, rel, os.O_WRONLY, 0, resolve)
@@ -82,7 +86,8 @@ def write_proc(sys, base, rel, data, symlinks=False):
         finally:
             sys.close(fd)
     finally:
-        sys.close(dirfd)
+        if base_fd is None:
+            sys.close(dirfd)
 
 
 @handles(WriteSysctl)
@@ -103,8 +108,10 @@ def bring_up_loopback(step, ctx):
 def set_oom_score_adj(step, ctx):
     try:
         # "self" is a plain symlink inside procfs, the one we must follow
+        # an exec spawned by pyrunc-init sets it before joining the container's
+        # mount namespace, whose /proc does not show it: through the host's /proc
         write_proc(ctx.sys, "/proc", "self/oom_score_adj", str(step.value).encode(),
-                   symlinks=True)
+                   symlinks=True, base_fd=ctx.extra.get("early_fds", {}).get("/proc"))
     except RuntimeFailure as e:
         text = str(e)
         if text.endswith("permission denied"):

@@ -12,7 +12,7 @@ from pyrunc.errors import RuntimeFailure, oserror_text
 from pyrunc.executor.base import handles
 from pyrunc.executor.init import await_start
 from pyrunc.executor.process import exec_program, with_home
-from pyrunc.plan.steps import Exec, ExecAwaitingStart
+from pyrunc.plan.steps import Exec, ExecAwaitingStart, ExecSpawn
 
 # built by install.sh next to this package's modules
 PROGRAM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_waiter")
@@ -59,3 +59,31 @@ def exec_awaiting_start(step, ctx):
 def program_blob(path, args):
     """What the waiter reads from its PROGRAM_FD: path and argv, NUL-terminated."""
     return b"".join(os.fsencode(a) + b"\0" for a in (path, *args))
+
+
+@handles(ExecSpawn)
+def exec_spawn(step, ctx):
+    sys = ctx.sys
+    sync = ctx.extra["sync"]
+    waiter = ctx.extra.get("waiter_fd")
+    if waiter is None:
+        # no pyrunc-init: fork into the pid namespace from here, as Python
+        pid = sys.fork()
+        if pid:
+            sync.send("pid", pid=pid)
+            os._exit(0)
+        if step.ctty:
+            sys.setsid()
+            sys.setctty(0)
+        exec_program(Exec(step.args, step.env), ctx)
+        return
+    path = ctx.exec_path or step.args[0]
+    try:
+        program = sys.sealed_memfd(NAME + "-program", program_blob(path, step.args))
+        for fd in (sync.fileno(), program):
+            sys.set_inheritable(fd, True)   # CloseFds made every fd close-on-exec
+        sys.fexecve(waiter, [NAME, "spawn", str(sync.fileno()), str(program),
+                             "1" if step.ctty else "0"],
+                    with_home(step.env, ctx.extra.get("home", "/")))
+    except OSError as e:
+        raise RuntimeFailure(f"exec {NAME}: {oserror_text(e)}") from None

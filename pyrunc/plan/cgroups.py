@@ -100,19 +100,20 @@ def join_steps(dirs):
 
 
 def enter_from_child(steps, v2_mount):
-    """steps (a whole create or exec plan) with JoinCgroup replaced by the
-    child's EnterCgroups, first in its NAMESPACES phase, where that can work.
+    """steps (a whole create plan) with JoinCgroup replaced by the child's
+    EnterCgroups, first in its NAMESPACES phase, where that can work (`exec`:
+    plan/execspawn.py, where the runtime's fork is born in the v2 cgroup).
 
     JoinCgroup has the runtime write the child's pid into each cgroup.procs: a
     move that waits milliseconds for the kernel (see EnterCgroups).  The child
     can do without the wait when it forks the init (ForkInit), and it may when
-    it has no user namespace yet to lose the rights to the host's cgroupfs in,
-    and when no execCPUAffinity must bracket the join from outside.  A new or
-    joined cgroup namespace then comes after ForkInit: its root is the cgroup
-    the process that makes it is in, and only the init is born in the v2 one.
+    it has no user namespace yet to lose the rights to the host's cgroupfs in.
+    A new or joined cgroup namespace then comes after ForkInit: its root is the
+    cgroup the process that makes it is in, and only the init is born in the
+    v2 one (a joined one is opened early: the path is the host's).
     """
     from pyrunc.plan.steps import (CreateNamespaces, CreateUserNamespace, EnterCgroups, ForkInit,
-                                   JoinNamespace, OpenNamespace, Phase, SetCpuAffinity)
+                                   JoinNamespace, OpenEarly, Phase, SetCpuAffinity)
     join = next((s for s in steps if isinstance(s, JoinCgroup)), None)
     if join is None or not any(isinstance(s, ForkInit) for s in steps):
         return list(steps)
@@ -140,7 +141,7 @@ def enter_from_child(steps, v2_mount):
     first = next(i for i, s in enumerate(out) if s.phase is Phase.NAMESPACES)
     out[first:first] = [EnterCgroups(tuple(d for d in join.dirs if d not in v2),
                                      v2[0] if v2 else "")]
-    out[first + 1:first + 1] = [OpenNamespace(s.path) for s in cgroupns
+    out[first + 1:first + 1] = [OpenEarly(s.path) for s in cgroupns
                                 if isinstance(s, JoinNamespace)]
     return out
 

@@ -79,6 +79,14 @@ def _step(phase):
 # `field` on a write is the config path it comes from, for error messages.
 
 @_step(Phase.CGROUPS)
+class BornInCgroup(Step):
+    """`exec`: the runtime forks its child straight into this cgroup2 directory
+    (clone3 CLONE_INTO_CGROUP, launch.py): no move, no kernel wait for one.
+    The handler moves it there (cgroup.procs) only where that fork failed."""
+    dir: str
+
+
+@_step(Phase.CGROUPS)
 class CreateCgroup(Step):
     """mkdir each missing level of `dir` below `base` (an existing cgroup).
 
@@ -175,9 +183,10 @@ class EnterCgroups(Step):
 
 
 @_step(Phase.NAMESPACES)
-class OpenNamespace(Step):
-    """Open path now, for a JoinNamespace that comes when it may no longer be
-    reachable (after setns into the container's mount namespace)."""
+class OpenEarly(Step):
+    """Open path now, while it is the host's: a later step (JoinNamespace,
+    SetOomScoreAdj on "/proc") uses the fd when, after the setns into the
+    container's mount namespace, the path would be the container's."""
     path: str
 
 
@@ -290,6 +299,9 @@ class SetupConsole(Step):
     """
     console_size: tuple | None
     bind_console: bool = True
+    # False for an exec spawned by pyrunc-init: the session (and so the
+    # controlling terminal) must be the program's, made after the waiter's fork
+    take_ctty: bool = True
 
 
 # --- runtime hooks (pyrunc create) -------------------------------------------
@@ -564,6 +576,17 @@ class CloseFds(Step):
 class Exec(Step):
     args: tuple
     env: tuple
+
+
+@_step(Phase.START)
+class ExecSpawn(Step):
+    """`exec`'s last step: exec pyrunc-init (waiter.c) from a sealed memfd in
+    spawn mode; it forks the program into the container's pid namespace and
+    reports its pid.  No process in the container is ever the host's
+    interpreter (CVE-2019-5736), not even for the moment before execve."""
+    args: tuple
+    env: tuple
+    ctty: bool            # process.terminal: the program's own session and terminal
 
 
 @_step(Phase.START)

@@ -158,6 +158,88 @@ def test_interpreter_held_through_proc_exe_is_not_written_after_start(
     assert _sha256(copy) == before, "the container rewrote the runtime's interpreter"
 
 
+# Spins over /proc inside the container for SECONDS, printing every process whose
+# /proc/<pid>/exe is a python: with CAP_SYS_PTRACE it may read the link of a
+# non-dumpable process, so a Python `exec` helper would show for as long as it runs.
+WATCHER_C = r"""
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    time_t end = time(NULL) + atoi(argv[1]);
+    long rounds = 0;
+    printf("start\n");
+    fflush(stdout);
+    while (time(NULL) < end) {
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            char path[300], link[512];
+            ssize_t n;
+            if (e->d_name[0] < '0' || e->d_name[0] > '9')
+                continue;
+            snprintf(path, sizeof(path), "/proc/%s/exe", e->d_name);
+            n = readlink(path, link, sizeof(link) - 1);
+            if (n > 0) {
+                link[n] = 0;
+                if (strstr(link, "python"))
+                    printf("PYTHON %s %s\n", e->d_name, link);
+            }
+        }
+        if (d)
+            closedir(d);
+        rounds++;
+    }
+    printf("done %ld\n", rounds);
+    return 0;
+}
+"""
+
+
+def test_no_exec_process_is_ever_the_interpreter(pyrunc, make_runtime, bundle_factory,
+                                                 container_id, tmp_path):
+    """CVE-2019-5736 against `exec`: a container with CAP_SYS_PTRACE watches
+    /proc for a process whose exe is the host's interpreter while twenty
+    `exec`s run.  pyrunc-init forks each program into the container's pid
+    namespace (plan/execspawn.py): no process there is ever Python.
+
+    Shown to fail: shape_for_spawn weakened to return the steps unchanged (the
+    Python helper forked into the pid namespace, as before) -> the watcher
+    printed "PYTHON <pid> /usr/bin/python3.11" for the exec helpers.
+    """
+    cc = "musl-gcc" if subprocess.run(["sh", "-c", "command -v musl-gcc"],
+                                      capture_output=True).returncode == 0 else "gcc"
+    src = tmp_path / "watch.c"
+    src.write_text(WATCHER_C)
+    rt = make_runtime(pyrunc)
+    bundle = bundle_factory(args=["sleep", "60"])
+    subprocess.run([cc, "-static", "-O2", "-o", os.path.join(bundle.rootfs, "watch"), str(src)],
+                   check=True)
+    for s in ("bounding", "effective", "permitted"):
+        bundle.config["process"]["capabilities"][s].append("CAP_SYS_PTRACE")
+    bundle.config["root"]["readonly"] = False
+    bundle.write_config()
+    cid = container_id()
+    run_detached(rt, cid, bundle)
+    out = os.path.join(bundle.rootfs, "watch.out")
+    try:
+        r = rt.call("exec", "-d", cid, "sh", "-c", "/watch 4 > /watch.out", detached_io=True)
+        assert r.returncode == 0, r.stderr
+        assert wait_for(lambda: os.path.exists(out) and "start" in open(out).read(), timeout=5)
+        for _ in range(20):
+            r = rt.call("exec", cid, "true")
+            assert r.returncode == 0, r.stderr
+        assert wait_for(lambda: "done" in open(out).read(), timeout=10)
+    finally:
+        stop(rt, cid)
+    text = open(out).read()
+    assert "PYTHON" not in text, text
+    assert int(text.split("done")[1]) > 100, "the watcher hardly ran"
+
+
 # --- inheritable and ambient capabilities (CVE-2022-29162) ----------------------------------
 
 _libc = ctypes.CDLL(None, use_errno=True)

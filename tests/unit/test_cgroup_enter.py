@@ -1,7 +1,7 @@
 """plan/cgroups.enter_from_child: when the child joins its cgroups itself."""
 from pyrunc.plan.cgroups import enter_from_child
 from pyrunc.plan.steps import (CreateCgroup, CreateNamespaces, CreateUserNamespace, EnterCgroups,
-                               ForkInit, JoinCgroup, JoinNamespace, OpenNamespace, SetCpuAffinity,
+                               ForkInit, JoinCgroup, JoinNamespace, OpenEarly, SetCpuAffinity,
                                SetHostname)
 
 V1, V2 = "/sys/fs/cgroup/cpu/c", "/sys/fs/cgroup/unified/c"
@@ -26,7 +26,7 @@ def test_exec_opens_the_cgroup_ns_early_and_joins_it_in_the_forked_process():
     steps = enter_from_child(
         [JoinCgroup((V1, V2)), JoinNamespace("pid", "/proc/9/ns/pid"),
          JoinNamespace("mount", "/proc/9/ns/mnt"), JoinNamespace("cgroup", ns), ForkInit()], MOUNT)
-    assert steps == [EnterCgroups((V1,), V2), OpenNamespace(ns),
+    assert steps == [EnterCgroups((V1,), V2), OpenEarly(ns),
                      JoinNamespace("pid", "/proc/9/ns/pid"), JoinNamespace("mount", "/proc/9/ns/mnt"),
                      ForkInit(), JoinNamespace("cgroup", ns)]
 

@@ -189,7 +189,7 @@ def check(step, cs, sys):   # noqa: C901 - one branch per step type, on purpose
         assert calls(cs, "write_file") == [(f"{d}/tasks", "0") for d in step.v1_dirs]
         opened = [a[0] for a in calls(cs, "open")]
         assert opened == ([step.v2_dir] if step.v2_dir else [])
-    elif kind == "OpenNamespace":
+    elif kind == "OpenEarly":
         assert [a[0] for a in calls(cs, "open")] == [step.path]
     elif kind == "ForkInit":
         if calls(cs, "fork_into_cgroup"):
