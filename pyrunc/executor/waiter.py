@@ -36,21 +36,24 @@ def load(sys, warnings, path=PROGRAM):
 
 @handles(ExecAwaitingStart)
 def exec_awaiting_start(step, ctx):
-    sys = ctx.sys
-    fifo = ctx.extra["fifo_fd"]
-    waiter = ctx.extra.get("waiter_fd")
-    if waiter is None:
+    if ctx.extra.get("waiter_fd") is None:
         # `create` returns when our end of the sync socket closes
         ctx.extra["sync"].close()
         await_start(step, ctx)
         exec_program(Exec(step.args, step.env), ctx)
         return
+    _exec_waiter(step, ctx, ctx.extra["fifo_fd"])
+
+
+def _exec_waiter(step, ctx, fd, mode=(), flags=()):
+    """Exec pyrunc-init [MODE] FD PROGRAM_FD [FLAGS], the program in a memfd."""
+    sys = ctx.sys
     path = ctx.exec_path or step.args[0]
     try:
         program = sys.sealed_memfd(NAME + "-program", program_blob(path, step.args))
-        for fd in (fifo, program):
-            sys.set_inheritable(fd, True)   # CloseFds made every fd close-on-exec
-        sys.fexecve(waiter, [NAME, str(fifo), str(program)],
+        for keep in (fd, program):
+            sys.set_inheritable(keep, True)   # CloseFds made every fd close-on-exec
+        sys.fexecve(ctx.extra["waiter_fd"], [NAME, *mode, str(fd), str(program), *flags],
                     with_home(step.env, ctx.extra.get("home", "/")))
     except OSError as e:
         raise RuntimeFailure(f"exec {NAME}: {oserror_text(e)}") from None
@@ -65,8 +68,7 @@ def program_blob(path, args):
 def exec_spawn(step, ctx):
     sys = ctx.sys
     sync = ctx.extra["sync"]
-    waiter = ctx.extra.get("waiter_fd")
-    if waiter is None:
+    if ctx.extra.get("waiter_fd") is None:
         # no pyrunc-init: fork into the pid namespace from here, as Python
         pid = sys.fork()
         if pid:
@@ -77,13 +79,4 @@ def exec_spawn(step, ctx):
             sys.setctty(0)
         exec_program(Exec(step.args, step.env), ctx)
         return
-    path = ctx.exec_path or step.args[0]
-    try:
-        program = sys.sealed_memfd(NAME + "-program", program_blob(path, step.args))
-        for fd in (sync.fileno(), program):
-            sys.set_inheritable(fd, True)   # CloseFds made every fd close-on-exec
-        sys.fexecve(waiter, [NAME, "spawn", str(sync.fileno()), str(program),
-                             "1" if step.ctty else "0"],
-                    with_home(step.env, ctx.extra.get("home", "/")))
-    except OSError as e:
-        raise RuntimeFailure(f"exec {NAME}: {oserror_text(e)}") from None
+    _exec_waiter(step, ctx, sync.fileno(), ("spawn",), ("1" if step.ctty else "0",))

@@ -28,3 +28,43 @@ def test_a_host_refusing_executable_memfds_falls_back(tmp_path):
     sys.fail["sealed_memfd"] = errno.EINVAL
     assert waiter.load(sys, warnings, str(prog)) is None
     assert "invalid argument" in warnings[0][1]
+
+
+class _Sync:
+    def __init__(self):
+        self.sent = []
+
+    def fileno(self):
+        return 5
+
+    def send(self, kind, **fields):
+        self.sent.append((kind, fields))
+
+
+def _ctx(sys, waiter_fd):
+    from pyrunc.executor.base import Context
+    ctx = Context(sys=sys, config=None)
+    ctx.exec_path = "/bin/sh"
+    ctx.extra.update(sync=_Sync(), waiter_fd=waiter_fd)
+    return ctx
+
+
+def test_exec_spawn_hands_the_sync_socket_and_program_to_pyrunc_init():
+    from pyrunc.plan.steps import ExecSpawn
+    sys = RecordingSys()
+    waiter.exec_spawn(ExecSpawn(("sh", "-c", "x"), ("A=1",), True), _ctx(sys, 77))
+    (name, blob), = [c[1] for c in sys.of("sealed_memfd")]
+    assert blob == b"/bin/sh\0sh\0-c\0x\0"
+    program = sys._next_fd
+    assert [c[1] for c in sys.of("set_inheritable")] == [(5, True), (program, True)]
+    (fd, argv, env), = [c[1] for c in sys.of("fexecve")]
+    assert (fd, argv) == (77, ["pyrunc-init", "spawn", "5", str(program), "1"])
+    assert env == {"A": "1", "HOME": "/"}
+
+
+def test_without_pyrunc_init_exec_forks_in_python():
+    from pyrunc.plan.steps import ExecSpawn
+    sys = RecordingSys()        # fork() returns None here: we are the child
+    waiter.exec_spawn(ExecSpawn(("sh",), (), True), _ctx(sys, None))
+    assert sys.names() == ["fork", "setsid", "setctty", "execve"]
+    assert sys.of("execve")[0][1][:2] == ("/bin/sh", ["sh"])
