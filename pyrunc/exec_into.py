@@ -5,8 +5,6 @@ and its cgroups, gets the process settings it was given and nothing from the
 host, and execs.  The plan is built the same way as for create, from the
 config saved in state.json at create time.
 """
-import os
-
 from pyrunc.errors import StateError, UsageError
 from pyrunc.plan.steps import Plan, SetupConsole
 from pyrunc.record import replace

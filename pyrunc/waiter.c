@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* pid 1 of a namespace ignores signals it has no handler for; runc's waiting
@@ -103,8 +104,12 @@ static char **read_program(int fd)
     size_t n = 0, count = 0;
     ssize_t got;
 
-    if (fstat(fd, &st) < 0 || st.st_size <= 0) {
-        say("program fd: ", st.st_size <= 0 ? "empty" : strerror(errno), "", "");
+    if (fstat(fd, &st) < 0) {
+        say("program fd: ", strerror(errno), "", "");
+        _exit(1);
+    }
+    if (st.st_size <= 0) {
+        say("program fd: empty", "", "", "");
         _exit(1);
     }
     buf = malloc((size_t)st.st_size + 1);
@@ -187,6 +192,9 @@ static int spawn(int sync, char **program, int ctty, char **envp)
     while (read(report[0], failed, sizeof(failed)) < 0 && errno == EINTR)
         ;
     if (failed[0]) {
+        /* reap it: orphaned, it would stay a zombie under the container's init */
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
         if (failed[1])
             send_error(sync, "ioctl(TIOCSCTTY)", "", failed[0]);
         else

@@ -164,7 +164,7 @@ _probed = []   # probe()'s answer: the layout does not change under one command
 
 def probe():
     """The layout of the host this process runs on (read once per process:
-    create probes early, to start pyrunc.cgroups.prime, and again to plan)."""
+    create asks to plan its cgroups and again to shape the joins)."""
     if not _probed:
         _probed.append(_probe_now())
     return _probed[0]

@@ -101,6 +101,12 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
         _reap(pid)
         if init_pid and init_pid != pid:
             wait_gone(init_pid, 5.0)
+            # ours when we are its subreaper: reap it, or it stays a zombie
+            # under the container's init once we are gone
+            try:
+                os.waitpid(init_pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
         raise
     finally:
         parent.close()

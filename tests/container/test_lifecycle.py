@@ -370,3 +370,31 @@ def test_waiting_init_is_the_sealed_waiter(rt, bundle_factory, container_id):
         assert wait_for(lambda: os.readlink(f"/proc/{pid}/exe").endswith("busybox"), 3)
     finally:
         rt.delete(cid, force=True)
+
+
+def test_exec_that_fails_at_execve_leaves_no_process(rt, bundle_factory, container_id):
+    """A file that passes the lookup but that the kernel will not run: `exec`
+    fails with the kernel's reason and nothing of it stays in the container
+    (pyrunc-init reaps the child whose execve failed; orphaned, it would be a
+    zombie under the container's init, which does not reap).
+
+    Shown to fail: without the waitpid in waiter.c's spawn() -> a
+    "Z [memfd:pyrunc-in]" line in the container's ps.
+    """
+    bundle = bundle_factory(args=["sleep", "30"])
+    bad = os.path.join(bundle.rootfs, "bad")
+    with open(bad, "wb") as f:
+        f.write(b"\x00\x01 not a program")
+    os.chmod(bad, 0o755)
+    cid = container_id()
+    _create(rt, cid, bundle)
+    try:
+        assert rt.start(cid).returncode == 0
+        for detach in ([], ["-d"]):
+            r = rt.call("exec", *detach, cid, "/bad")
+            assert r.returncode == 1 and "exec /bad: exec format error" in r.stderr, r.stderr
+        r = rt.call("exec", cid, "ps", "-o", "pid,stat,args")
+        rows = r.stdout.splitlines()[1:]
+        assert [row.split()[0] for row in rows if "ps -o" not in row] == ["1"], r.stdout
+    finally:
+        rt.delete(cid, force=True)

@@ -46,3 +46,18 @@ def test_the_runtime_still_joins_when_the_child_cannot():
     ]
     for steps in cases:
         assert enter_from_child(steps, MOUNT) == steps
+
+
+def test_born_in_cgroup_moves_the_child_only_where_the_fork_could_not():
+    from pyrunc.executor.base import Context
+    from pyrunc.executor.cgroups import born_in_cgroup
+    from pyrunc.plan.steps import BornInCgroup
+    from tests.doubles import RecordingSys
+    sys = RecordingSys()
+    ctx = Context(sys=sys, config=None)
+    ctx.extra.update(child_pid=42, born_in_cgroup=True)
+    born_in_cgroup(BornInCgroup(V2), ctx)
+    assert sys.calls == []                       # clone3 put it there
+    del ctx.extra["born_in_cgroup"]              # launch fell back to os.fork()
+    born_in_cgroup(BornInCgroup(V2), ctx)
+    assert sys.of("write_file") == [("write_file", (f"{V2}/cgroup.procs", "42"))]
