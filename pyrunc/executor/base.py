@@ -29,19 +29,42 @@ class Context(Record, frozen=False):
     extra: dict = field(default_factory=dict)
 
 
-# The modules holding the handlers of a phase, for a step met without
-# init.preload (which launch runs before its fork): `start` and `delete` run
-# the poststart/poststop hooks and must not import every executor module.
-_PARENT_PHASES = {"cgroups": ("cgroups", "extras"), "runtime-hooks": ("hooks", "extras"),
-                  "poststart": ("hooks",), "poststop": ("hooks",)}
-_ALL = ("namespaces", "rootfs", "process", "hooks", "console", "keyring", "init", "seccomp",
-        "cgroups", "extras", "waiter")
+# Which executor module registers the handler of each step type, keyed by
+# class name (plan/steps.py stays plain data that knows nothing of the
+# executor).  handler_for imports exactly the one module a step needs, on
+# first use: a plain config never loads the seccomp, console, extras or netdev
+# handlers (~0.1 ms each), and `update` (cgroup steps) loads only cgroups.
+# tests/unit/test_lazy_handlers.py checks that every Step subclass of
+# plan/steps.py is here and that its module really registers it.
+_MODULE_OF = {
+    **dict.fromkeys(("BornInCgroup", "CreateCgroup", "EnableControllers", "WriteCgroupFile",
+                     "SetMemoryLimits", "SetCpuMax", "SetDevicesV1", "LoadDeviceFilter",
+                     "JoinCgroup", "EnterCgroups"), "cgroups"),
+    **dict.fromkeys(("OpenEarly", "JoinNamespace", "CreateUserNamespace", "CreateNamespaces",
+                     "ForkInit", "SetTimeOffsets"), "namespaces"),
+    **dict.fromkeys(("ConnectSeccompListener", "CompileSeccomp", "LoadSeccomp"), "seccomp"),
+    **dict.fromkeys(("SetRootPropagation", "BindRootfs", "MountFs", "MountCgroup", "MakeDevice",
+                     "MakeSymlink"), "rootfs"),
+    "SetupConsole": "console",
+    "RunHooks": "hooks",
+    "JoinSessionKeyring": "keyring",
+    **dict.fromkeys(("ReopenDevNull", "PivotRoot", "MoveRoot", "MaskPath", "ReadonlyPath",
+                     "RemountRootReadonly"), "jail"),
+    **dict.fromkeys(("SetHostname", "SetDomainname", "WriteSysctl", "BringUpLoopback",
+                     "SetOomScoreAdj", "SetRlimit", "MakeCwd", "Chdir", "ResolveExecutable",
+                     "SetNoNewPrivs", "CloseFds", "Exec"), "process"),
+    **dict.fromkeys(("DropBoundingSet", "SetUser", "SetCapabilities"), "identity"),
+    **dict.fromkeys(("SetMemoryPolicy", "SetPersonality", "SetIOPriority", "SetScheduler",
+                     "SetCpuAffinity"), "extras"),
+    "MoveNetDevice": "netdev",
+    "AwaitStart": "init",
+    **dict.fromkeys(("ExecAwaitingStart", "ExecSpawn"), "waiter"),
+}
 
 
-def _load_handlers(phase=None):
-    # Importing registers the handlers; done on first use so that commands that
-    # never execute a plan (state, kill, ...) never import them.
-    for name in _PARENT_PHASES.get(getattr(phase, "value", None), _ALL):
+def _load_handlers():
+    """Import every handler module (tests; the runtime imports what it needs)."""
+    for name in sorted(set(_MODULE_OF.values())):
         __import__("pyrunc.executor." + name)
 
 
@@ -49,11 +72,12 @@ def handler_for(step):
     try:
         return _HANDLERS[type(step)]
     except KeyError:
-        _load_handlers(step.phase)
-    try:
-        return _HANDLERS[type(step)]
-    except KeyError:
-        _load_handlers()
+        pass
+    # Importing the module registers its handlers; done on first use so that
+    # commands that never execute a plan (state, kill, ...) never import them.
+    name = _MODULE_OF.get(type(step).__name__)
+    if name is not None:
+        __import__("pyrunc.executor." + name)
     try:
         return _HANDLERS[type(step)]
     except KeyError:

@@ -6,7 +6,8 @@ so specs/ stays the single source of truth.  tests/unit/test_spec_fastvalidate.p
 proves it reports the same errors as jsonschema over the real client configs
 and a large mutation corpus.
 
-    schemas = SchemaSet.load(directory)
+    schemas = SchemaSet.load(directory)             # everything compiled and checked now
+    schemas = SchemaSet.load(directory, lazy=True)  # compiled as documents reach it
     schemas.errors(doc, "config")   -> [(segments, keyword, detail, instance), ...]
     schemas.is_valid(doc, "config") -> bool
 
@@ -15,10 +16,14 @@ document order and words it).  `detail` is the keyword's value from the
 schema, except for "required", where it is the one missing member.
 
 Every keyword in the files must be one this module implements (or a pure
-annotation); anything else raises UnsupportedSchema when the files are loaded,
-so a schema edit can never be silently ignored.  Semantics follow jsonschema's
-Draft7Validator, with the project's one deliberate change: "integer" does not
-match a float such as 1.0 (Go's decoder refuses those).
+annotation); anything else raises UnsupportedSchema, so a schema edit can
+never be silently ignored: an eager SchemaSet raises it at load (the tests
+load specs/ so); a lazy one (pyrunc.spec.validate's: a create reaches about
+half of specs/, compiling all of it cost ~0.3 ms) compiles a root, a member
+of "properties" or a "$ref" target when a document first reaches it, and
+raises it then.  Semantics follow jsonschema's Draft7Validator, with the
+project's one deliberate change: "integer" does not match a float such as
+1.0 (Go's decoder refuses those).
 """
 import os
 
@@ -76,6 +81,19 @@ def _properties(props, inst, path, out):
             ops = props.get(key)
             if ops is not None:
                 _run(ops, value, (path, key), out)
+
+
+def _lazy_properties(arg, inst, path, out):
+    # _properties, each member's schema compiled the first time a document has it
+    schemas, compiled, subs, file, at = arg
+    if isinstance(inst, dict):
+        for key, value in inst.items():
+            ops = compiled.get(key)
+            if ops is None:
+                if key not in subs:
+                    continue
+                ops = compiled[key] = schemas._compile(subs[key], file, f"{at}/{key}")
+            _run(ops, value, (path, key), out)
 
 
 def _additional(arg, inst, path, out):
@@ -161,9 +179,11 @@ def segments(path):
 class SchemaSet:
     """Every *.schema.json of one directory, compiled to lists of checks."""
 
-    def __init__(self, documents):
+    def __init__(self, documents, lazy=False):
         """`documents`: {file name: parsed schema}.  Each needs an "$id" ending
-        in its file name; $refs resolve between them by that name."""
+        in its file name; $refs resolve between them by that name.  `lazy`:
+        compile each part on first use (see the module's docstring)."""
+        self.lazy = lazy
         self._docs = documents
         self._by_id = {}
         for name, schema in documents.items():
@@ -176,33 +196,50 @@ class SchemaSet:
         self._memo = {}          # id(schema node) -> its check list
         self._in_flight = set()  # $ref nodes being resolved (catches $ref loops)
         self._roots = {}
-        for name in sorted(documents):
-            # compile everything, referenced or not, so that a bad keyword
-            # anywhere is reported now and not when some document reaches it
-            self._roots[name[: -len(SUFFIX)]] = self._compile(documents[name], name, name)
+        self._broken = None      # the UnsupportedSchema a lazy compile raised
+        if not lazy:
+            for name in sorted(documents):
+                # compile everything, referenced or not, so that a bad keyword
+                # anywhere is reported now and not when some document reaches it
+                self._root(name[: -len(SUFFIX)])
 
     @classmethod
-    def load(cls, directory):
+    def load(cls, directory, lazy=False):
         docs = {}
         for name in os.listdir(directory):
             if name.endswith(SUFFIX):
                 with open(os.path.join(directory, name), "rb") as f:
                     docs[name] = fastjson.loads(f.read())
-        return cls(docs)
+        return cls(docs, lazy)
 
     def errors(self, doc, schema_name):
         """Every violation: [(segments, keyword, detail, instance)].
 
         The same set jsonschema reports; errors at one path come in its order
         (the caller ranks the rest by position in the document)."""
-        out = []
-        _run(self._roots[schema_name], doc, None, out)
-        return [(segments(path), kw, detail, inst) for path, kw, detail, inst in out]
+        return [(segments(path), kw, detail, inst)
+                for path, kw, detail, inst in self._check(doc, schema_name)]
 
     def is_valid(self, doc, schema_name):
+        return not self._check(doc, schema_name)
+
+    def _check(self, doc, schema_name):
+        if self._broken is not None:
+            # a failed compile may have left half-built check lists behind
+            raise self._broken
         out = []
-        _run(self._roots[schema_name], doc, None, out)
-        return not out
+        ops = self._roots.get(schema_name)
+        try:
+            _run(self._root(schema_name) if ops is None else ops, doc, None, out)
+        except UnsupportedSchema as e:
+            self._broken = e
+            raise
+        return out
+
+    def _root(self, schema_name):
+        name = schema_name + SUFFIX
+        ops = self._roots[schema_name] = self._compile(self._docs[name], name, name)
+        return ops
 
     # compiling: `where` is a readable location used only in error messages
 
@@ -220,8 +257,10 @@ class SchemaSet:
             if keyword == "$id" and schema is not self._docs[file]:
                 raise UnsupportedSchema(f"{at}: \"$id\" is only supported at a file's root")
             if keyword == "definitions":
-                for name, sub in _expect(value, dict, at).items():
-                    self._compile(sub, file, f"{at}/{name}")
+                # compiled to check them; lazily, only a "$ref" to one does
+                if not self.lazy:
+                    for name, sub in _expect(value, dict, at).items():
+                        self._compile(sub, file, f"{at}/{name}")
             elif keyword not in _ANNOTATIONS and keyword != "$id":
                 build = _BUILDERS.get(keyword)
                 if build is None:
@@ -237,8 +276,9 @@ class SchemaSet:
         if ignored:
             raise UnsupportedSchema(f"{where}: {sorted(ignored)} beside \"$ref\" would be "
                                     f"ignored (draft-07)")
-        for name, sub in _expect(schema.get("definitions", {}), dict, where).items():
-            self._compile(sub, file, f"{where}/definitions/{name}")
+        if not self.lazy:
+            for name, sub in _expect(schema.get("definitions", {}), dict, where).items():
+                self._compile(sub, file, f"{where}/definitions/{name}")
         key = id(schema)
         if key in self._memo:
             return self._memo[key]
@@ -298,6 +338,8 @@ def _build_required(_set, value, _schema, _file, at):
 
 
 def _build_properties(schemas, value, _schema, file, at):
+    if schemas.lazy:
+        return _lazy_properties, (schemas, {}, _expect(value, dict, at), file, at)
     props = {name: schemas._compile(sub, file, f"{at}/{name}")
              for name, sub in _expect(value, dict, at).items()}
     return _properties, props
