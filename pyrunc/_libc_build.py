@@ -110,6 +110,7 @@ ffibuilder.cdef("""
     int pyrunc_setresgid(unsigned int r, unsigned int e, unsigned int s);
     long pyrunc_keyctl(int op, unsigned long a2, unsigned long a3,
                        unsigned long a4, unsigned long a5);
+    int pyrunc_rename_exchange(const char *a, const char *b);
     long pyrunc_fork_into_cgroup(int cgroup_fd);
 
     /* process attributes and console (executor/process.py, executor/console.py) */
@@ -271,6 +272,12 @@ ffibuilder.set_source("pyrunc._libc", r"""
     long pyrunc_keyctl(int op, unsigned long a2, unsigned long a3,
                        unsigned long a4, unsigned long a5) {
         return syscall(SYS_keyctl, op, a2, a3, a4, a5);
+    }
+    /* renameat2(RENAME_EXCHANGE): pyrunc/state.py's save() swaps a new
+       state.json in; a rename over the old one would make ext4 write the new
+       one out at once (auto_da_alloc), and the delete's unlink then wait on it */
+    int pyrunc_rename_exchange(const char *a, const char *b) {
+        return syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, 2 /* RENAME_EXCHANGE */);
     }
     /* fork(), born in the cgroup2 directory cgroup_fd (clone3 CLONE_INTO_CGROUP):
        a move into a cgroup after birth takes the kernel's global

@@ -4,6 +4,10 @@ Parsing follows Go's flag package as runc (urfave/cli) uses it: `-flag` and
 `--flag`, `--flag=value` or `--flag value`, bool flags take `=true|false`
 only, flags stop at the first positional argument.  Each command's module is
 imported only when that command runs, so `pyrunc state` pays for nothing else.
+
+state, start, kill and delete, which a shim runs for every container, are the
+few lines at the end of this file instead: a module in pyrunc/commands/ (and
+the package) would cost each of those calls ~0.12 ms to import.
 """
 import posix   # not os: see pyrunc/state.py
 import sys
@@ -24,7 +28,8 @@ GLOBAL_FLAGS = {
 INSTRUMENT_ENV = (b"PYRUNC_TRACE", b"PYRUNC_FAULTS", b"PYRUNC_FAULTS_FROM_ANNOTATIONS")
 INSTRUMENT_FLAGS = ("trace", "faults", "faults-from-annotations")
 
-# command -> (module, {flag: kind}, {alias: flag}, min positionals, max positionals or None)
+# command -> (module in pyrunc/commands/, or None for the hot commands at the end
+# of this file, {flag: kind}, {alias: flag}, min positionals, max positionals or None)
 COMMANDS = {
     "create": ("create", {"bundle": S, "pid-file": S, "console-socket": S, "no-pivot": B,
                           "no-new-keyring": B, "preserve-fds": I, "pidfd-socket": S},
@@ -33,10 +38,10 @@ COMMANDS = {
                     "no-new-keyring": B, "preserve-fds": I, "detach": B, "keep": B,
                     "no-subreaper": B, "pidfd-socket": S},
             {"b": "bundle", "d": "detach"}, 1, 1),
-    "start": ("start", {}, {}, 1, 1),
-    "state": ("state", {}, {}, 1, 1),
-    "kill": ("kill", {"all": B}, {"a": "all"}, 1, 2),
-    "delete": ("delete", {"force": B}, {"f": "force"}, 1, 1),
+    "start": (None, {}, {}, 1, 1),
+    "state": (None, {}, {}, 1, 1),
+    "kill": (None, {"all": B}, {"a": "all"}, 1, 2),
+    "delete": (None, {"force": B}, {"f": "force"}, 1, 1),
     "list": ("list", {"format": S, "quiet": B}, {"f": "format", "q": "quiet"}, 0, 0),
     "spec": ("spec", {"bundle": S, "rootless": B}, {"b": "bundle"}, 0, 0),
     "exec": ("exec", {"console-socket": S, "pidfd-socket": S, "cwd": S, "env": L, "tty": B,
@@ -225,8 +230,11 @@ def _main(argv):
             return 0
         from pyrunc.state import default_root
         gflags.setdefault("root", default_root())
+        name = COMMANDS[cmd][0]
+        if name is None:
+            return HOT[cmd](gflags, args)
         # __import__, not importlib.import_module: importlib costs an import of its own
-        module = __import__("pyrunc.commands." + COMMANDS[cmd][0], fromlist=["main"])
+        module = __import__("pyrunc.commands." + name, fromlist=["main"])
         return module.main(gflags, args) or 0
     except PyruncError as e:
         log.error(str(e))
@@ -238,6 +246,40 @@ def _main(argv):
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+# --- the hot commands: main(global flags, Args) -> exit code, as in pyrunc/commands/
+
+def _state(g, a):
+    from pyrunc import fastjson
+    from pyrunc.state import Container
+    c = Container(g["root"], a.args[0])
+    c.load()
+    sys.stdout.write(fastjson.dumps(c.oci_state(), indent=2) + "\n")
+    return 0
+
+
+def _start(g, a):
+    from pyrunc.lifecycle import start
+    start(g["root"], a.args[0])
+    return 0
+
+
+def _kill(g, a):
+    from pyrunc.lifecycle import kill
+    from pyrunc.procs import parse_signal
+    sig = parse_signal(a.args[1]) if len(a.args) > 1 else 15
+    kill(g["root"], a.args[0], sig, all_procs=a.flags.get("all", False))
+    return 0
+
+
+def _delete(g, a):
+    from pyrunc.lifecycle import delete
+    delete(g["root"], a.args[0], force=a.flags.get("force", False))
+    return 0
+
+
+HOT = {"state": _state, "start": _start, "kill": _kill, "delete": _delete}
 
 
 def main_and_exit(argv=None):

@@ -162,11 +162,11 @@ def start(root, cid):
         finally:
             posix.close(fd)
         posix.unlink(c.fifo_path)
-        hooks = c.state.hooks("poststart")
-        if hooks:
+        if c.head().has_hooks("poststart"):
             from pyrunc.executor.hooks import run_hooks
             try:
-                run_hooks("poststart", _hooks_from_dicts(hooks), c.oci_state())
+                run_hooks("poststart", _hooks_from_dicts(c.state.hooks("poststart")),
+                          c.oci_state())
             except RuntimeFailure as e:
                 # runtime-spec: a failing poststart hook is a warning, not a failure
                 log.warning(str(e))
@@ -177,7 +177,7 @@ def start(root, cid):
 def kill(root, cid, sig, all_procs=False):
     c = Container(root, cid).lock()
     try:
-        st = c.state
+        st = c.head()
         status = c.status()
         if status == "stopped":
             if all_procs:
@@ -199,7 +199,6 @@ def kill(root, cid, sig, all_procs=False):
 
 
 def delete(root, cid, force=False):
-    from pyrunc.cgroups.manager import Manager
     c = Container(root, cid)
     try:
         c.lock()
@@ -212,22 +211,44 @@ def delete(root, cid, force=False):
         status = c.status()
         if status in ("running", "paused") and not force:
             raise StateError(f"cannot delete container {cid} that is not stopped: {status}")
-        st = c.state
-        if status != "stopped" or (st.cgroups and not Manager.for_state(st).remove_if_empty()):
+        st = c.head()
+        if status == "stopped" and _rmdir_cgroups(st):
+            # the common case (the shim's delete after the init exited): the
+            # cgroups went at once, so nobody was left to kill
+            if any(d not in st.cgroups.values() for d in st.cgroups_created):
+                _remove_cgroups(c)   # parents create made: cgroups.manager decides
+        else:
             # a stopped init may leave processes behind when there is no pid
             # namespace; if the cgroups could go at once, there are none
             _kill_and_wait(st, signal.SIGKILL)
-        _remove_cgroups(c)
+            _remove_cgroups(c)
         destroy(c)
     finally:
         c.unlock()
 
 
+def _rmdir_cgroups(st):
+    """rmdir each of a stopped container's cgroups once, no walk, no retry,
+    without loading cgroups.manager: True if all are gone.  The kernel refuses
+    (EBUSY) while a process or a nested cgroup is in one, so True also says
+    that no process was left."""
+    for d in dict.fromkeys(st.cgroups.values()):
+        try:
+            posix.rmdir(d)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return False
+    return True
+
+
 def destroy(c):
-    st = c.state
-    state = c.oci_state()
+    # the state the poststop hooks get is read while it still exists; without
+    # hooks (the common case) nothing but the head of state.json is read
+    hooks = c.head().has_hooks("poststop")
+    if hooks:
+        hooks, state = c.state.hooks("poststop"), c.oci_state()
     c.remove_dir()
-    hooks = st.hooks("poststop")
     if hooks:
         from pyrunc.executor.hooks import run_hooks
         try:

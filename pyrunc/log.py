@@ -8,8 +8,6 @@ import posix   # not os: see pyrunc/state.py
 import sys
 import time
 
-from pyrunc import fastjson
-
 _LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 
 
@@ -30,6 +28,8 @@ class Log:
         return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
     def _line(self, level, msg):
+        # only with --log: start/kill/delete need no JSON module otherwise (see state.py)
+        from pyrunc import fastjson
         if self.format == "json":
             return fastjson.dumps({"level": level, "msg": msg, "time": self._time()}) + "\n"
         return f'time="{self._time()}" level={level} msg={fastjson.dumps(msg)}\n'

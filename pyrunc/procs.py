@@ -1,6 +1,5 @@
 """Processes seen from the host: signals by name, waiting for a pid to go, container members."""
 import posix   # not os: see pyrunc/state.py
-import select
 import _signal   # the C module: `signal` imports enum (~3 ms a call)
 import time
 
@@ -30,6 +29,7 @@ def wait_gone(pid, timeout):
         fd = posix.pidfd_open(pid)
     except ProcessLookupError:
         return True
+    import select   # only when there is a process to wait for (not `kill`)
     try:
         p = select.poll()
         p.register(fd, select.POLLIN)

@@ -154,6 +154,11 @@ def unlinkat(dirfd, name, is_dir=False):
         os.unlink(name, dir_fd=dirfd)
 
 
+def rename_exchange(a, b):
+    """Swap the names a and b atomically (renameat2 RENAME_EXCHANGE); both must exist."""
+    _check(lib.pyrunc_rename_exchange(_b(a), _b(b)), a, b)
+
+
 def chown(path, uid, gid):
     os.chown(path, uid, gid)
 

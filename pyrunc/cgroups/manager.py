@@ -248,22 +248,6 @@ class Manager:
         if failed:
             raise RuntimeFailure("unable to remove cgroups: " + "; ".join(failed))
 
-    def remove_if_empty(self):
-        """rmdir each of the container's cgroups once, no walk, no retry: True
-        if all are gone.  The kernel refuses (EBUSY) while a process or a nested
-        cgroup is in one, so True also says the container had no process left
-        (delete of a stopped container: nothing to kill; destroy() then only
-        removes the parents create made)."""
-        gone = True
-        for d in self.dirs():
-            try:
-                posix.rmdir(d)
-            except FileNotFoundError:
-                pass
-            except OSError:
-                gone = False
-        return gone
-
 
 def _text(e):
     from pyrunc.errors import oserror_text
