@@ -111,7 +111,7 @@ ffibuilder.cdef("""
     long pyrunc_keyctl(int op, unsigned long a2, unsigned long a3,
                        unsigned long a4, unsigned long a5);
     int pyrunc_rename_exchange(const char *a, const char *b);
-    long pyrunc_fork_into_cgroup(int cgroup_fd);
+    long pyrunc_clone_fork(unsigned long long flags, int cgroup_fd);
 
     /* process attributes and console (executor/process.py, executor/console.py) */
     #define PROC_SUPER_MAGIC ...
@@ -279,12 +279,13 @@ ffibuilder.set_source("pyrunc._libc", r"""
     int pyrunc_rename_exchange(const char *a, const char *b) {
         return syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, 2 /* RENAME_EXCHANGE */);
     }
-    /* fork(), born in the cgroup2 directory cgroup_fd (clone3 CLONE_INTO_CGROUP):
-       a move into a cgroup after birth takes the kernel's global
-       cgroup_threadgroup_rwsem for writing, which first waits for an RCU grace
-       period (milliseconds); a birth there takes it only for reading.  Python's
-       own fork bookkeeping (locks, thread states) is done as os.fork() does it,
-       with the GIL, which cffi released around this call. */
+    /* fork() with clone flags (new namespaces) and, when cgroup_fd >= 0, the
+       child born in that cgroup2 directory (CLONE_INTO_CGROUP): a move into a
+       cgroup after birth takes the kernel's global cgroup_threadgroup_rwsem
+       for writing, which first waits for an RCU grace period (milliseconds); a
+       birth there takes it only for reading.  Python's own fork bookkeeping
+       (locks, thread states) is done as os.fork() does it, with the GIL, which
+       cffi released around this call. */
     /* in the stable ABI since 3.7; cffi's default limited API (3.2) hides them */
     void PyOS_BeforeFork(void);
     void PyOS_AfterFork_Parent(void);
@@ -293,15 +294,18 @@ ffibuilder.set_source("pyrunc._libc", r"""
         uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
                  tls, set_tid, set_tid_size, cgroup;
     };
-    long pyrunc_fork_into_cgroup(int cgroup_fd) {
+    long pyrunc_clone_fork(unsigned long long flags, int cgroup_fd) {
         struct pyrunc_clone_args args;
         PyGILState_STATE gil;
         long pid;
         int saved;
         memset(&args, 0, sizeof(args));
-        args.flags = 0x200000000ULL;     /* CLONE_INTO_CGROUP (linux 5.7) */
+        args.flags = flags;
+        if (cgroup_fd >= 0) {
+            args.flags |= 0x200000000ULL;     /* CLONE_INTO_CGROUP (linux 5.7) */
+            args.cgroup = (uint64_t)cgroup_fd;
+        }
         args.exit_signal = SIGCHLD;
-        args.cgroup = (uint64_t)cgroup_fd;
         gil = PyGILState_Ensure();
         PyOS_BeforeFork();
         pid = syscall(435 /* SYS_clone3 */, &args, sizeof(args));

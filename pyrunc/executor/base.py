@@ -41,7 +41,7 @@ _MODULE_OF = {
                      "SetMemoryLimits", "SetCpuMax", "SetDevicesV1", "LoadDeviceFilter",
                      "JoinCgroup", "EnterCgroups"), "cgroups"),
     **dict.fromkeys(("OpenEarly", "JoinNamespace", "CreateUserNamespace", "CreateNamespaces",
-                     "ForkInit", "SetTimeOffsets"), "namespaces"),
+                     "ForkInit", "CloneInit", "SetTimeOffsets"), "namespaces"),
     **dict.fromkeys(("ConnectSeccompListener", "CompileSeccomp", "LoadSeccomp"), "seccomp"),
     **dict.fromkeys(("SetRootPropagation", "BindRootfs", "MountFs", "MountCgroup", "MakeDevice",
                      "MakeSymlink"), "rootfs"),

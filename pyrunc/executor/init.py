@@ -9,7 +9,8 @@ import select
 import _signal as signal   # the C module: `signal` imports enum (~3 ms a call)
 
 from pyrunc.executor.base import handler_for, handles, run_steps
-from pyrunc.plan.steps import AwaitStart, ExecAwaitingStart, ExecSpawn, Phase, RunHooks
+from pyrunc.plan.steps import (AwaitStart, CloneInit, ConnectSeccompListener, ExecAwaitingStart,
+                               ExecSpawn, Phase, RunHooks)
 
 
 def child_main(plan, ctx, sync, keep_fds):
@@ -21,19 +22,22 @@ def child_main(plan, ctx, sync, keep_fds):
         ctx.sys.prctl(ctx.sys.C.PR_SET_DUMPABLE, 0)
         ctx.extra["sync"] = sync
         _close_stray_fds(ctx, sync, keep_fds)
-        preload(plan, ctx)   # the waiter's copy, while the runtime makes the cgroups
+        load_waiter(plan, ctx)   # launch() ran preload(plan) before forking us
         # wait until the runtime has made our cgroups and set their limits:
         # we join them first thing (EnterCgroups), or the runtime put us there
-        # (JoinCgroup), so that the init is born inside them
-        sync.expect("go")
+        # (JoinCgroup), so that the init is born inside them.  CloneInit: we
+        # are the init, cloned once they were ready.
+        if not any(isinstance(s, CloneInit) for s in plan.steps):
+            sync.expect("go")
         run_steps(plan.phase(Phase.NAMESPACES), ctx)
         spawned = any(isinstance(s, ExecSpawn) for s in plan.steps)
         if not ctx.extra.get("forked") and not spawned:
             sync.send("pid", pid=os.getpid())   # no pid namespace: we are the init
         run_steps(plan.phase(Phase.ROOTFS), ctx)
         sync.send("rootfs-done")
-        msg = sync.expect("ok")
-        ctx.state_json = msg["state"].encode()
+        if waits_for_runtime(plan):
+            msg = sync.expect("ok")
+            ctx.state_json = msg["state"].encode()
         run_steps(plan.phase(Phase.CONTAINER), ctx)
         # warnings found in here (ignored caps, ...) are logged by the runtime
         sync.send("ready", warnings=ctx.extra.get("warnings", []))
@@ -60,6 +64,16 @@ def child_main(plan, ctx, sync, keep_fds):
         os._exit(code)
 
 
+def waits_for_runtime(plan):
+    """Whether the init, its mounts made, waits for `pyrunc create` to answer:
+    the runtime's hooks (and MoveNetDevice) run then, and the answer brings the
+    state JSON that the init's own hooks and a seccomp agent get.  Without
+    any of them the init goes straight on (both sides ask this of the plan)."""
+    return any(s.phase is Phase.RUNTIME_HOOKS
+               or (isinstance(s, RunHooks) and s.phase in (Phase.CONTAINER, Phase.START))
+               or isinstance(s, ConnectSeccompListener) for s in plan.steps)
+
+
 def _close_stray_fds(ctx, sync, preserve_fds):
     """Drop every fd the caller leaked into create (the shim's listen socket is
     fd 3) now, not at exec: a created container may wait for hours."""
@@ -74,19 +88,24 @@ def _close_stray_fds(ctx, sync, preserve_fds):
                 pass   # the listdir fd itself, already gone
 
 
-def preload(plan, ctx=None):
-    """Import now whatever the steps will need: after pivot_root the container's
-    root has no Python library, so a lazy import there would fail.  The waiter
-    program is read now for the same reason."""
+def preload(plan):
+    """Import now whatever the steps will need, before the fork: after
+    pivot_root the container's root has no Python library, so a lazy import
+    there would fail (and each process would pay for it after the fork)."""
     for step in plan.steps:
         handler_for(step)
-    if ctx is not None and any(isinstance(s, (ExecAwaitingStart, ExecSpawn)) for s in plan.steps):
-        from pyrunc.executor import waiter
-        ctx.extra["waiter_fd"] = waiter.load(ctx.sys, ctx.extra.setdefault("warnings", []))
     if any(isinstance(s, RunHooks) and s.phase in (Phase.CONTAINER, Phase.START)
            for s in plan.steps):
         import subprocess  # noqa: F401
     import pyrunc.errors  # noqa: F401
+
+
+def load_waiter(plan, ctx):
+    """The child's sealed copy of pyrunc-init, read now for the same reason
+    (executor/waiter.py)."""
+    if any(isinstance(s, (ExecAwaitingStart, ExecSpawn)) for s in plan.steps):
+        from pyrunc.executor import waiter
+        ctx.extra["waiter_fd"] = waiter.load(ctx.sys, ctx.extra.setdefault("warnings", []))
 
 
 def _reset_signals():

@@ -11,8 +11,8 @@ from pyrunc.errors import RuntimeFailure, oserror_text
 from pyrunc.executor.base import Context, run_steps
 from pyrunc.executor.hooks import run_hooks
 from pyrunc.executor.sync import Channel
-from pyrunc.plan.steps import (BornInCgroup, CreateUserNamespace, ExecAwaitingStart, ExecSpawn,
-                               Phase, RunHooks)
+from pyrunc.plan.steps import (BornInCgroup, CloneInit, CreateUserNamespace, ExecAwaitingStart,
+                               ExecSpawn, ForkInit, Phase, RunHooks)
 
 
 def _probe(event, ctx=None):
@@ -70,7 +70,26 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
     # touch (copy-on-write), on the critical path.
     from pyrunc.executor.init import preload
     preload(plan)
-    pid = _fork(plan, ctx)
+    clone = next((s for s in plan.phase(Phase.NAMESPACES) if isinstance(s, CloneInit)), None)
+    cgroups_done = False
+    if clone is not None:
+        # CloneInit: the init is born in its cgroups, which must exist first
+        try:
+            _probe("cgroups")
+            run_steps(plan.phase(Phase.CGROUPS), ctx)
+            cgroups_done = True
+            _probe("go")
+            pid, plan = _clone(plan, clone, ctx)
+        except BaseException:
+            for end in (parent, child, console):
+                if end:
+                    end.close()
+            if fifo_fd >= 0:
+                os.close(fifo_fd)
+            raise
+        cloned = not any(isinstance(s, ForkInit) for s in plan.steps)
+    else:
+        pid, cloned = _fork(plan, ctx), False
     if pid == 0:
         parent.close()
         lock = container.lock_fd if container is not None else lock_fd
@@ -87,11 +106,18 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
     init_pid = None
     try:
         ctx.extra["child_pid"] = pid
-        _probe("cgroups")
-        run_steps(plan.phase(Phase.CGROUPS), ctx)
-        _reply(parent, "go")
-        _probe("go")
-        init_pid = _drive(parent, plan, pid, on_pid, creating_state, ctx)
+        if cloned:
+            init_pid = pid
+            _probe("pid")
+            if on_pid:
+                on_pid(pid)
+        else:
+            if not cgroups_done:
+                _probe("cgroups")
+                run_steps(plan.phase(Phase.CGROUPS), ctx)
+            _reply(parent, "go")
+            _probe("go")
+        init_pid = _drive(parent, plan, pid, on_pid, creating_state, ctx, init_pid)
         if for_exec or any(isinstance(s, ExecAwaitingStart) for s in plan.steps):
             _await_exec(parent)   # the last steps may still fail
     except BaseException:
@@ -115,6 +141,28 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
     return init_pid
 
 
+def _clone(plan, step, ctx):
+    """clone3() the init for CloneInit: (pid, plan).  Where that fails (no
+    clone3 or CLONE_INTO_CGROUP in this kernel, say), os.fork() and the
+    classic plan, whose steps then say precisely what went wrong, if anything."""
+    from pyrunc.executor.namespaces import clone_flags
+    sys_ = ctx.sys
+    fd = -1
+    try:
+        if step.v2_dir:
+            fd = sys_.open(step.v2_dir, sys_.O_DIRECTORY | sys_.O_CLOEXEC)
+        return sys_.clone_fork(clone_flags(sys_, step.ns_types), fd), plan
+    except OSError as e:
+        from pyrunc.log import log
+        log.debug(f"cloning the init failed ({oserror_text(e)}): forking it the classic way")
+    finally:
+        if fd >= 0:
+            sys_.close(fd)   # in the init too
+    from pyrunc.plan.cloneinit import legacy
+    from pyrunc.plan.steps import Plan
+    return os.fork(), Plan(tuple(legacy(plan.steps)))
+
+
 def _fork(plan, ctx):
     """os.fork(), the child born in the plan's BornInCgroup directory if it
     has one (ctx.extra["born_in_cgroup"] says whether that worked)."""
@@ -135,13 +183,14 @@ def _fork(plan, ctx):
     return pid
 
 
-def _drive(chan, plan, child_pid, on_pid, creating_state, ctx):
+def _drive(chan, plan, child_pid, on_pid, creating_state, ctx, init_pid=None):
     userns = next((s for s in plan.phase(Phase.NAMESPACES) if isinstance(s, CreateUserNamespace)),
                   None)
-    init_pid = None
     rootfs_done = ready = False
     # pyrunc-init reports the pid of an exec it spawns last, after `ready`
     spawned = any(isinstance(s, ExecSpawn) for s in plan.steps)
+    from pyrunc.executor.init import waits_for_runtime
+    answer = waits_for_runtime(plan)
     while True:
         try:
             msg = chan.recv()
@@ -165,6 +214,8 @@ def _drive(chan, plan, child_pid, on_pid, creating_state, ctx):
                 return init_pid   # pyrunc-init spawned it after our child was ready
         elif kind == "rootfs-done":
             rootfs_done = True
+            if not answer:
+                _probe("hooks-done")   # none to run: the init did not wait
         elif kind == "ready":
             if msg.get("warnings"):
                 from pyrunc.log import log
@@ -175,7 +226,7 @@ def _drive(chan, plan, child_pid, on_pid, creating_state, ctx):
             ready = True
         # After ForkInit the intermediate sends "pid" and the init "rootfs-done"
         # on the same channel: either may come first.  The hooks need the pid.
-        if rootfs_done and (init_pid is not None or spawned):
+        if answer and rootfs_done and (init_pid is not None or spawned):
             rootfs_done = False
             state = creating_state(init_pid)
             for step in plan.phase(Phase.RUNTIME_HOOKS):

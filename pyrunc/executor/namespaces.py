@@ -4,8 +4,8 @@ import posixpath
 
 from pyrunc.errors import RuntimeFailure, oserror_text
 from pyrunc.executor.base import handles
-from pyrunc.plan.steps import (CreateNamespaces, CreateUserNamespace, ForkInit, JoinNamespace,
-                               OpenEarly, SetTimeOffsets)
+from pyrunc.plan.steps import (CloneInit, CreateNamespaces, CreateUserNamespace, ForkInit,
+                               JoinNamespace, OpenEarly, SetTimeOffsets)
 
 
 def clone_flag(sys, ns_type):
@@ -66,16 +66,29 @@ def create_user_namespace(step, ctx):
                              f"{oserror_text(e)}") from None
 
 
+def clone_flags(sys, ns_types):
+    flags = 0
+    for t in ns_types:
+        flags |= clone_flag(sys, t)
+    return flags
+
+
+def namespaces_failed(ns_types, e):
+    return RuntimeFailure(f"failed to create namespaces {','.join(ns_types)}: {oserror_text(e)}")
+
+
 @handles(CreateNamespaces)
 def create_namespaces(step, ctx):
-    flags = 0
-    for t in step.ns_types:
-        flags |= clone_flag(ctx.sys, t)
     try:
-        ctx.sys.unshare(flags)
+        ctx.sys.unshare(clone_flags(ctx.sys, step.ns_types))
     except OSError as e:
-        raise RuntimeFailure(f"failed to create namespaces {','.join(step.ns_types)}: "
-                             f"{oserror_text(e)}") from None
+        raise namespaces_failed(step.ns_types, e) from None
+
+
+@handles(CloneInit)
+def clone_init(step, ctx):
+    # launch() cloned us, already in our namespaces and cgroup2 directory
+    ctx.extra["forked"] = True
 
 
 @handles(SetTimeOffsets)

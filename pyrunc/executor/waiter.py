@@ -1,7 +1,7 @@
 """The sealed waiter: a created container's pid 1 is pyrunc-init (waiter.c).
 
 The init loads the program into a sealed memfd while it can still read the
-host's files (preload, before pivot_root) and, once the container is set up,
+host's files (init.load_waiter, before pivot_root) and, once the container is set up,
 execs it with ExecAwaitingStart.  From then on /proc/1/exe is a file that no
 one can write (CVE-2019-5736) and the waiting container holds a few pages
 instead of a copy of the runtime.

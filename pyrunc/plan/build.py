@@ -59,7 +59,8 @@ def build_plan(config, *, cid="", no_pivot=False, no_new_keyring=False, preserve
         steps = add_seccomp(config, steps)
     from pyrunc.cgroups.host import probe
     from pyrunc.plan.cgroups import enter_from_child
-    return Plan(tuple(enter_from_child(steps, probe().v2_mount)))
+    from pyrunc.plan.cloneinit import clone_from_runtime
+    return Plan(tuple(clone_from_runtime(enter_from_child(steps, probe().v2_mount))))
 
 
 # The members plan.extras.add_extras acts on or refuses (process.*, linux.*):

@@ -214,6 +214,16 @@ class ForkInit(Step):
 
 
 @_step(Phase.NAMESPACES)
+class CloneInit(Step):
+    """`pyrunc create` itself forks the init, after its CGROUPS steps, with one
+    clone3(): born in the new namespaces ns_types and in the cgroup2 dir v2_dir
+    (when not ""), so no intermediate process is needed (plan/cloneinit.py).
+    In the init it comes first and only says that it is the init."""
+    ns_types: tuple
+    v2_dir: str
+
+
+@_step(Phase.NAMESPACES)
 class SetTimeOffsets(Step):
     offsets: tuple        # (("monotonic", secs, nanosecs), ("boottime", secs, nanosecs))
 

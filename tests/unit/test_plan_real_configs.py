@@ -81,10 +81,12 @@ def test_cgroup_steps_are_in_the_plan(fake_host, name, what):
     names = [type(s).__name__ for s in cg]
     assert names[0] == "CreateCgroup" and "JoinCgroup" not in names
     assert names.count("CreateCgroup") == 10      # every hierarchy of the hybrid host
-    # the child joins them itself, first thing (plan/cgroups.py enter_from_child)
-    enter = plan.phase(Phase.NAMESPACES)[0]
-    assert type(enter).__name__ == "EnterCgroups"
-    assert len(enter.v1_dirs) == 9 and enter.v2_dir.startswith("/sys/fs/cgroup/unified/")
+    # the init is born in the v2 one (plan/cloneinit.py) and joins the v1 ones
+    # itself, first thing (plan/cgroups.py enter_from_child)
+    clone, enter = plan.phase(Phase.NAMESPACES)[:2]
+    assert type(clone).__name__ == "CloneInit" and type(enter).__name__ == "EnterCgroups"
+    assert clone.v2_dir.startswith("/sys/fs/cgroup/unified/") and "pid" in clone.ns_types
+    assert len(enter.v1_dirs) == 9 and enter.v2_dir == ""
     text = "\n".join(s.describe() for s in cg)
     assert what in text
 
