@@ -31,6 +31,33 @@ def _interpreter(exe):
         return "?"
 
 
+def image_state(pyrunc_exe):
+    """Whether the launcher's module image (pyrunc/image.py) matches the sources:
+    modules edited since install.sh are imported the slow way, and a bench of
+    such a tree measures less than it should."""
+    import marshal
+    try:
+        with open(pyrunc_exe) as f:
+            text = f.read()
+        path = text.rsplit("ImageFinder(", 1)[1].split(")", 1)[0].strip("'\"")
+        with open(path, "rb") as f:
+            head = f.read(20)
+            index = marshal.loads(f.read(int.from_bytes(head[12:], "little")))
+    except (OSError, IndexError, ValueError, EOFError):
+        return "none (run ./install.sh)"
+    stale = []
+    for name, (_, origin, mtime_ns, size, _, _) in index.items():
+        try:
+            st = os.stat(origin)
+            if (st.st_mtime_ns, st.st_size) != (mtime_ns, size):
+                stale.append(name)
+        except OSError:
+            stale.append(name)
+    if not stale:
+        return f"{len(index)} modules, all current"
+    return f"{len(stale)} of {len(index)} modules STALE (run ./install.sh): {', '.join(stale[:5])}"
+
+
 def cgroup_layout():
     types = {}
     with open("/proc/self/mountinfo") as f:
@@ -54,6 +81,7 @@ def describe(versions, pyrunc_exe):
         "memory": f"{int(mem_kb) / 1024 / 1024:.1f} GiB" if mem_kb.isdigit() else "?",
         "kernel": os.uname().release,
         "python (pyrunc)": _interpreter(pyrunc_exe),
+        "pyrunc module image": image_state(pyrunc_exe),
         "cgroups": cgroup_layout(),
     }
     info.update(versions)

@@ -6,17 +6,30 @@ runs their code, imports sitecustomize).  Shims call the runtime several times
 per container, so install.sh replaces that script with this one:
 
     #!/abs/path/to/python -IS
-    import sys
+    import gc, marshal, posix, sys
+    gc.disable()
     sys.path += [<exactly the directories site would have added>]
+    class ImageFinder: ...        # pyrunc/image.py
+    sys.meta_path.insert(0, ImageFinder("<package dir>/_image"))
     from pyrunc.cli import main_and_exit
     main_and_exit()
+
+pyrunc's own modules come from pyrunc/_image, all of them compiled into one
+file that this command writes too (see pyrunc/image.py: ~1.5 ms a create).
+
+The cyclic garbage collector is off: a runtime call lives milliseconds and
+reference counting frees what it drops, while a collection during the imports
+walks every object made so far, and one after create's fork makes each
+process copy the pages it walks (~0.8 ms a `run`).  The few commands that
+can run for long (events, the tty proxy) turn it back on.
 
 `-I` also keeps PYTHON* variables and the current directory out of the import
 path: the caller's environment cannot change what code the runtime runs.
 The directories are taken from the installed interpreter at install time, so
 the launcher must be rewritten when the venv changes (install.sh always does).
 
-    python -m pyrunc.launcher TARGET    write the launcher to TARGET (atomically)
+    python -m pyrunc.launcher TARGET    write the launcher to TARGET and the
+                                        image, each atomically
 """
 import os
 import sys
@@ -40,24 +53,39 @@ def site_paths(python):
     return [p for p in path_of("-I") if p and p not in bare and os.path.isdir(p)]
 
 
-def render(python, paths):
-    """The launcher's text: `python` must be an absolute path (no /usr/bin/env)."""
+def render(python, paths, image=None):
+    """The launcher's text: `python` must be an absolute path (no /usr/bin/env);
+    image: the path of pyrunc's module image (pyrunc/image.py) to import from."""
     if not os.path.isabs(python):
         raise ValueError(f"interpreter path must be absolute: {python}")
     if any(c.isspace() for c in python):
         raise ValueError(f"a shebang cannot carry a path with blanks: {python}")
-    return (f"#!{python} -IS\n"
+    text = (f"#!{python} -IS\n"
             f"{MARKER}\n"
-            "import sys\n"
-            f"sys.path += {list(paths)!r}\n"
-            "from pyrunc.cli import main_and_exit\n"
-            "main_and_exit()\n")
+            "import gc, marshal, posix, sys\n"
+            "gc.disable()\n"
+            f"sys.path += {list(paths)!r}\n")
+    if image:
+        import inspect
+        from pyrunc.image import ImageFinder
+        text += ("\n" + inspect.getsource(ImageFinder) + "\n\n"
+                 "try:\n"
+                 f"    sys.meta_path.insert(0, ImageFinder({image!r}))\n"
+                 "except (OSError, ValueError):\n"
+                 "    pass   # no image, or one for another Python: the normal import\n")
+    return text + ("from pyrunc.cli import main_and_exit\n"
+                   "main_and_exit()\n")
 
 
-def write(target, python=None):
-    """Write the launcher for `python` (default: this interpreter) to target."""
+def write(target, python=None, image=None):
+    """Write the launcher for `python` (default: this interpreter) to target,
+    and the image of pyrunc's modules it imports them from (default pyrunc/_image)."""
     python = python or sys.executable
-    text = render(python, site_paths(python))
+    package = os.path.dirname(os.path.abspath(__file__))
+    image = image or os.path.join(package, "_image")
+    from pyrunc import image as image_module
+    image_module.write(image, package)
+    text = render(python, site_paths(python), image)
     tmp = f"{target}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
         f.write(text)

@@ -42,6 +42,8 @@ def proxy(master, pid, wait_status):
 
     wait_status(pid, block) -> exit code or None (not yet exited).
     """
+    import gc
+    gc.enable()   # the launcher turns it off; this may run for days
     stdin, stdout = 0, 1
     saved = None
     if os.isatty(stdin):

@@ -71,6 +71,8 @@ def _stream(c, m, cid, interval):
     poll = select.poll()
     if watch is not None:
         poll.register(watch.fileno(), watch.poll_mask)
+    import gc
+    gc.enable()   # the launcher turns it off; this may run for days
     try:
         next_stats = time.monotonic()
         while True:
