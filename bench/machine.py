@@ -35,27 +35,17 @@ def image_state(pyrunc_exe):
     """Whether the launcher's module image (pyrunc/image.py) matches the sources:
     modules edited since install.sh are imported the slow way, and a bench of
     such a tree measures less than it should."""
-    import marshal
+    from pyrunc import image
     try:
         with open(pyrunc_exe) as f:
             text = f.read()
-        path = text.rsplit("ImageFinder(", 1)[1].split(")", 1)[0].strip("'\"")
-        with open(path, "rb") as f:
-            head = f.read(20)
-            index = marshal.loads(f.read(int.from_bytes(head[12:], "little")))
+        path = text.split("_image = ", 1)[1].split("\n", 1)[0].strip("'\"")
+        total, stale = len(image.read_index(path)), image.stale(path)
     except (OSError, IndexError, ValueError, EOFError):
         return "none (run ./install.sh)"
-    stale = []
-    for name, (_, origin, mtime_ns, size, _, _) in index.items():
-        try:
-            st = os.stat(origin)
-            if (st.st_mtime_ns, st.st_size) != (mtime_ns, size):
-                stale.append(name)
-        except OSError:
-            stale.append(name)
     if not stale:
-        return f"{len(index)} modules, all current"
-    return f"{len(stale)} of {len(index)} modules STALE (run ./install.sh): {', '.join(stale[:5])}"
+        return f"{total} modules, all current"
+    return f"{len(stale)} of {total} modules STALE (run ./install.sh): {', '.join(stale[:5])}"
 
 
 def cgroup_layout():

@@ -14,10 +14,16 @@ and a module whose source changed since (or is gone) is left to the normal
 import.  A new module is not in the image and is imported normally too.  The
 header carries the interpreter's bytecode magic, so another Python ignores it.
 
-Layout: MAGIC, the interpreter's 4-byte bytecode magic, the index length (8
-bytes, little endian), the index (marshal of {module name: (is package, source
-path, source mtime_ns, source size, offset, length)}), then the code objects
-(marshal), offsets counted from the end of the index.
+The launcher reads the header, checks it and runs the boot code, which is
+ImageFinder below, compiled: the launcher itself is compiled from source at
+every call (a script has no .pyc), so it carries only the few lines of
+bootstrap() (~0.15 ms less than carrying the class).
+
+Layout: MAGIC, the interpreter's 4-byte bytecode magic, the boot code's length
+(4 bytes, little endian), the boot code (marshal), the index length (8 bytes),
+the index (marshal of {module name: (is package, source path, source
+mtime_ns, source size, offset, length)}), then the code objects (marshal),
+offsets counted from the end of the index.
 
     python -m pyrunc.image TARGET [PACKAGE_DIR]     write an image (atomically)
 """
@@ -26,7 +32,7 @@ import os
 import posix   # ImageFinder's name for it, as in the launcher
 import sys
 
-MAGIC = b"PYRUNCI1"
+MAGIC = b"PYRUNCI2"
 
 
 def _bytecode_magic():
@@ -64,8 +70,56 @@ def build(package_dir):
         index[name] = (is_pkg, path, st.st_mtime_ns, st.st_size, offset, len(blob))
         blobs.append(blob)
         offset += len(blob)
+    import inspect
+    lines, first = inspect.getsourcelines(ImageFinder)
+    boot = "\n" * (first - 1) + "".join(lines)   # tracebacks show image.py's own lines
+    boot += "sys.meta_path.insert(0, ImageFinder(_image, _fd))\n"
+    boot = marshal.dumps(compile(boot, __file__, "exec", dont_inherit=True))
     head = marshal.dumps(index)
-    return b"".join([MAGIC, _bytecode_magic(), len(head).to_bytes(8, "little"), head] + blobs)
+    return b"".join([MAGIC, _bytecode_magic(), len(boot).to_bytes(4, "little"), boot,
+                     len(head).to_bytes(8, "little"), head] + blobs)
+
+
+def bootstrap(path):
+    """The launcher's lines that put the image's finder in place; they may use
+    only gc, marshal, posix and sys, and leave the normal import alone when the
+    image is missing or not for this interpreter."""
+    return (f"_image = {path!r}\n"
+            "try:   # pyrunc's modules from one compiled file: pyrunc/image.py\n"
+            "    _fd = posix.open(_image, posix.O_RDONLY | posix.O_CLOEXEC)\n"
+            "    try:\n"
+            "        _head = posix.read(_fd, 16)\n"
+            f"        if _head[:12] == {MAGIC!r} + "
+            "sys.modules['_frozen_importlib_external'].MAGIC_NUMBER:\n"
+            "            exec(marshal.loads(posix.read(_fd, int.from_bytes(_head[12:], 'little'))))\n"
+            "    finally:\n"
+            "        posix.close(_fd)\n"
+            "except (OSError, ValueError, EOFError):\n"
+            "    pass\n")
+
+
+def read_index(path):
+    """The index of the image at path (ValueError if it is not one for this Python)."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+        if head[:12] != MAGIC + _bytecode_magic():
+            raise ValueError(f"{path}: not a pyrunc image for this interpreter")
+        f.seek(int.from_bytes(head[12:], "little"), 1)
+        return marshal.loads(f.read(int.from_bytes(f.read(8), "little")))
+
+
+def stale(path):
+    """The names of the image's modules whose source changed or went since it was made."""
+    out = []
+    for name, (_, origin, mtime_ns, size, _, _) in read_index(path).items():
+        try:
+            st = os.stat(origin)
+        except OSError:
+            out.append(name)
+            continue
+        if (st.st_mtime_ns, st.st_size) != (mtime_ns, size):
+            out.append(name)
+    return out
 
 
 def write(target, package_dir):
@@ -75,23 +129,17 @@ def write(target, package_dir):
     os.rename(tmp, target)
 
 
-# The launcher carries this class's source (pyrunc/launcher.py), so that using
-# the image imports nothing: it may use only marshal, posix and sys.
+# The boot code of the image (see the module doc): it may use only marshal,
+# posix and sys, and runs with the launcher's _image (path) and _fd (the image,
+# read up to the index).
 class ImageFinder:
     """A meta path finder and loader for the modules in an image file."""
 
-    def __init__(self, path):
-        fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
-        try:
-            head = posix.read(fd, 20)
-            external = sys.modules["_frozen_importlib_external"]
-            if len(head) != 20 or head[:12] != b"PYRUNCI1" + external.MAGIC_NUMBER:
-                raise ValueError(f"{path}: not an image for this interpreter")
-            size = int.from_bytes(head[12:], "little")
-            self.index = marshal.loads(posix.pread(fd, size, 20))
-        finally:
-            posix.close(fd)
-        self.path, self.base = path, 20 + size
+    def __init__(self, path, fd):
+        size = int.from_bytes(posix.read(fd, 8), "little")
+        start = posix.lseek(fd, 0, 1)   # SEEK_CUR (os has the name, posix not)
+        self.index = marshal.loads(posix.pread(fd, size, start))
+        self.path, self.base = path, start + size
         self.spec_type = sys.modules["_frozen_importlib"].ModuleSpec
 
     def find_spec(self, name, path=None, target=None):

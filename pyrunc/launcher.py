@@ -9,8 +9,7 @@ per container, so install.sh replaces that script with this one:
     import gc, marshal, posix, sys
     gc.disable()
     sys.path += [<exactly the directories site would have added>]
-    class ImageFinder: ...        # pyrunc/image.py
-    sys.meta_path.insert(0, ImageFinder("<package dir>/_image"))
+    <pyrunc/image.py bootstrap(): ImageFinder from <package dir>/_image>
     from pyrunc.cli import main_and_exit
     main_and_exit()
 
@@ -66,13 +65,8 @@ def render(python, paths, image=None):
             "gc.disable()\n"
             f"sys.path += {list(paths)!r}\n")
     if image:
-        import inspect
-        from pyrunc.image import ImageFinder
-        text += ("\n" + inspect.getsource(ImageFinder) + "\n\n"
-                 "try:\n"
-                 f"    sys.meta_path.insert(0, ImageFinder({image!r}))\n"
-                 "except (OSError, ValueError):\n"
-                 "    pass   # no image, or one for another Python: the normal import\n")
+        from pyrunc.image import bootstrap
+        text += bootstrap(image)
     return text + ("from pyrunc.cli import main_and_exit\n"
                    "main_and_exit()\n")
 

@@ -11,16 +11,12 @@ from pyrunc import image, launcher
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# run in `python -I -S`: the finder's source as the launcher carries it, then
-# import pkg.sub and report where each module came from
+# run in `python -I -S`: the launcher's bootstrap, then import pkg.sub and
+# report where each module came from
 PROBE = """
 import marshal, posix, sys
-{finder}
 sys.path.insert(0, {root!r})
-try:
-    sys.meta_path.insert(0, ImageFinder({image!r}))
-except (OSError, ValueError) as e:
-    print("no image:", e)
+{bootstrap}
 import pkg.sub
 for name in ("pkg", "pkg.sub", "pkg.helper"):
     m = sys.modules.get(name)
@@ -40,20 +36,16 @@ def _package(root):
 
 
 def _probe(tmp_path, img):
-    import inspect
-    code = PROBE.format(finder=inspect.getsource(image.ImageFinder), root=str(tmp_path),
-                        image=str(img))
+    code = PROBE.format(root=str(tmp_path), bootstrap=image.bootstrap(str(img)))
     r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
-    return lines[0] if lines[0].startswith("no image") else None, \
-        {ln.split()[0]: ln.split()[1:] for ln in lines if not ln.startswith("no image")}
+    return {ln.split()[0]: ln.split()[1:] for ln in r.stdout.splitlines()}
 
 
 def test_modules_come_from_the_image(tmp_path):
     pkg = _package(tmp_path)
     image.write(str(tmp_path / "img"), str(pkg))
-    _, got = _probe(tmp_path, tmp_path / "img")
+    got = _probe(tmp_path, tmp_path / "img")
     assert got["pkg.sub"] == ["ImageFinder", str(pkg / "sub.py"), "sub:helper"]
     assert got["pkg"] == ["ImageFinder", str(pkg / "__init__.py"), "init"]
 
@@ -63,7 +55,7 @@ def test_an_edited_module_is_imported_from_its_source(tmp_path):
     image.write(str(tmp_path / "img"), str(pkg))
     time.sleep(0.01)
     (pkg / "helper.py").write_text("VALUE = 'edited'\n")   # same size, newer mtime
-    _, got = _probe(tmp_path, tmp_path / "img")
+    got = _probe(tmp_path, tmp_path / "img")
     assert got["pkg.helper"][0] == "SourceFileLoader" and got["pkg.helper"][2] == "edited"
     assert got["pkg.sub"] == ["ImageFinder", str(pkg / "sub.py"), "sub:edited"]
 
@@ -75,25 +67,34 @@ def test_a_module_gone_or_new_since_is_the_normal_import(tmp_path):
     (pkg / "old.py").unlink()
     (pkg / "sub.py").write_text("from . import new\nVALUE = new.VALUE\n")
     (pkg / "new.py").write_text("VALUE = 'new'\n")
-    _, got = _probe(tmp_path, tmp_path / "img")
+    got = _probe(tmp_path, tmp_path / "img")
     assert got["pkg.sub"][0] == "SourceFileLoader" and got["pkg.sub"][2] == "new"
     r = subprocess.run([sys.executable, "-I", "-S", "-c", "import sys; sys.path.insert(0, "
                         f"{str(tmp_path)!r}); import pkg.old"], capture_output=True, text=True)
     assert "No module named 'pkg.old'" in r.stderr
 
 
-@pytest.mark.parametrize("content", [b"", b"PYRUNCI1\0\0\0\0" + bytes(8), b"not an image at all"])
+def _other_python(img):
+    data = img.read_bytes()
+    return data[:8] + b"\0\0\r\n" + data[12:]   # another bytecode magic
+
+
+@pytest.mark.parametrize("content", [lambda img: b"", lambda img: b"not an image at all",
+                                     _other_python, lambda img: img.read_bytes()[:100]],
+                         ids=["empty", "garbage", "other-python", "truncated"])
 def test_a_foreign_image_is_refused_and_imports_still_work(tmp_path, content):
     pkg = _package(tmp_path)
-    (tmp_path / "img").write_bytes(content)
-    refused, got = _probe(tmp_path, tmp_path / "img")
-    assert refused and got["pkg.sub"][0] == "SourceFileLoader"
+    img = tmp_path / "img"
+    image.write(str(img), str(pkg))
+    img.write_bytes(content(img))
+    got = _probe(tmp_path, img)
+    assert got["pkg.sub"][0] == "SourceFileLoader" and got["pkg.sub"][2] == "sub:helper"
 
 
 def test_no_image_file(tmp_path):
     _package(tmp_path)
-    refused, got = _probe(tmp_path, tmp_path / "missing")
-    assert refused and got["pkg"][0] == "SourceFileLoader"
+    got = _probe(tmp_path, tmp_path / "missing")
+    assert got["pkg"][0] == "SourceFileLoader"
 
 
 def test_the_image_holds_every_module_of_pyrunc():
@@ -117,3 +118,17 @@ def test_the_launcher_runs_pyrunc_from_its_image(tmp_path):
     r = subprocess.run([sys.executable, "-I", "-S", str(exe)], capture_output=True, text=True)
     assert r.stdout.splitlines() == ["ImageFinder"], r.stderr
     assert "failed to write pid file" in r.stderr and "raise RuntimeFailure(" in r.stderr
+
+
+def test_stale_names_what_changed_since(tmp_path):
+    pkg = _package(tmp_path)
+    img = tmp_path / "img"
+    image.write(str(img), str(pkg))
+    assert set(image.read_index(str(img))) == {"pkg", "pkg.helper", "pkg.sub"}
+    assert image.stale(str(img)) == []
+    (pkg / "helper.py").write_text("VALUE = 'a longer helper'\n")
+    (pkg / "sub.py").unlink()
+    assert sorted(image.stale(str(img))) == ["pkg.helper", "pkg.sub"]
+    img.write_bytes(b"junk")
+    with pytest.raises(ValueError):
+        image.read_index(str(img))

@@ -51,7 +51,7 @@ def _run(exe, tmp_path, *args):
 def test_written_launcher_runs_pyrunc_isolated_from_the_callers_environment(tmp_path):
     target = tmp_path / "pyrunc"
     text = launcher.write(str(target), image=str(tmp_path / "_image"))
-    assert f"ImageFinder({str(tmp_path / '_image')!r})" in text
+    assert f"_image = {str(tmp_path / '_image')!r}" in text
     assert target.read_text() == text and os.access(target, os.X_OK)
     r = _run(str(target), tmp_path, "--version")
     assert r.returncode == 0, r.stderr
