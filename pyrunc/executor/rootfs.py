@@ -31,13 +31,15 @@ def set_root_propagation(step, ctx):
         mnt.mount(ctx.sys, None, "/", None, step.flags)
     except OSError as e:
         raise mnt.failure("error preparing rootfs", e) from None
+    ctx.extra["root_propagation"] = step.flags
 
 
 @handles(BindRootfs)
 def bind_rootfs(step, ctx):
     sys = ctx.sys
     try:
-        _parent_mount_private(sys, step.path)
+        if not _none_shared(ctx.extra.get("root_propagation", 0)):
+            _parent_mount_private(sys, step.path)
         fd = sys.open(step.path, sys.O_PATH | sys.O_DIRECTORY)
         try:
             p = paths.fd_path(fd)
@@ -49,6 +51,13 @@ def bind_rootfs(step, ctx):
     except OSError as e:
         raise mnt.failure("error preparing rootfs", e) from None
     ctx.extra["root_location"] = paths.fd_location(sys, ctx.root_fd)
+
+
+def _none_shared(propagation):
+    """Whether SetRootPropagation left no mount of ours shared (rslave, the
+    default, or rprivate): then no parent mount needs making private, and
+    mountinfo need not be read (~0.2 ms)."""
+    return bool(propagation & mo.MS_REC and propagation & (mo.MS_SLAVE | mo.MS_PRIVATE))
 
 
 def _parent_mount_private(sys, rootfs):

@@ -121,3 +121,14 @@ def test_dotdot_mount_destination_stays_inside(rt, bundle_factory, container_id)
     assert not os.path.exists("/outside-dir"), "mount escaped to the host root"
     if r.returncode == 0:
         assert os.path.isdir(os.path.join(bundle.rootfs, "outside-dir"))
+
+
+@pytest.mark.parametrize("propagation", ["rshared", "shared", "rslave", "rprivate", "slave"])
+def test_root_propagation(any_rt, bundle_factory, container_id, propagation):
+    """With rslave/rprivate no mount is left shared and pyrunc skips the parent
+    mount check; with (r)shared the rootfs's parent mount is shared and must
+    be made private first, or pivot_root refuses it.  Same outcome as runc."""
+    bundle = bundle_factory(args=["sh", "-c", "echo pid $$"],
+                            config_overrides={"linux": {"rootfsPropagation": propagation}})
+    code, out, err = _run(any_rt, container_id(), bundle)
+    assert (code, out.strip()) == (0, "pid 1"), err
