@@ -20,6 +20,7 @@ The cgroupfs mounts and binds are read-only unless the options say rw
 (CVE-2023-25809).  The tmpfs itself stays writable, as with runc.
 """
 import errno
+import os
 import posixpath
 
 from pyrunc.cgroups.host import mountinfo_entries
@@ -98,8 +99,11 @@ def _host_dir(m, own):
 
 
 def probe(sys):
-    """The one probe: read the two proc files and decide v1 or v2."""
-    return probe_layout(read_mountinfo(sys),
+    """The one probe: read the two proc files and decide v1 or v2.  Only the
+    lines probe_layout looks at are parsed (the init's critical path)."""
+    lines = [line for line in sys.read_file("/proc/self/mountinfo").decode().splitlines()
+             if " - cgroup" in line or f" {CGROUP_ROOT} " in line]
+    return probe_layout(parse_mountinfo("\n".join(lines)),
                         parse_proc_cgroup(sys.read_file("/proc/self/cgroup").decode()))
 
 
@@ -119,8 +123,13 @@ def _mount_v1(step, ctx, layout):
     sys = ctx.sys
     mnt.mount_tmpfs(ctx, step.destination, "tmpfs", _BASE, "mode=755",
                     step.propagation).close(sys)
+    fast = not step.cgroupns and not ctx.userns and not step.propagation
     for h in layout.hierarchies:
         dest = posixpath.join(step.destination, h.name)
+        if fast:
+            fast = _clone_bind(step, ctx, h.source, dest, h.name)
+            if fast:
+                continue
         if step.cgroupns:
             t = mnt.dir_target(ctx, dest)
             try:
@@ -144,6 +153,56 @@ def _mount_v1(step, ctx, layout):
                     pass
     finally:
         root.close(sys)
+
+
+# MS_* flags of a cgroup mount -> MOUNT_ATTR_* (mount_setattr)
+_ATTRS = ((mo.MS_RDONLY, mo.MOUNT_ATTR_RDONLY), (mo.MS_NOSUID, mo.MOUNT_ATTR_NOSUID),
+          (mo.MS_NODEV, mo.MOUNT_ATTR_NODEV), (mo.MS_NOEXEC, mo.MOUNT_ATTR_NOEXEC),
+          (mo.MS_NODIRATIME, mo.MOUNT_ATTR_NODIRATIME))
+_ATIME = ((mo.MS_NOATIME, mo.MOUNT_ATTR_NOATIME), (mo.MS_STRICTATIME, mo.MOUNT_ATTR_STRICTATIME))
+
+
+def _clone_bind(step, ctx, source, dest, name):
+    """Bind source, read-only etc., on a new directory `name` of the tmpfs at
+    step.destination: a detached copy of the source mount gets its flags
+    (mount_setattr) and is then attached to the directory's fd (move_mount).
+    The tmpfs is ours, made a moment ago and out of the container's reach, so
+    its entries need none of the in-root checks and re-resolving a path
+    under the container's control does (executor/mounts.py): 9 syscalls a
+    hierarchy instead of ~26.  False (nothing done) where the kernel has no
+    new mount API (linux < 5.12): the caller binds the classic way."""
+    sys = ctx.sys
+    flags = step.flags | _ro(step)
+    attr_set = sum(a for f, a in _ATTRS if flags & f)
+    attr_set |= next((a for f, a in _ATIME if flags & f), mo.MOUNT_ATTR_RELATIME)
+    parent = mnt.dir_target(ctx, step.destination)
+    src = tree = target = -1
+    try:
+        src = sys.open(source, sys.O_PATH | sys.O_DIRECTORY)
+        C = sys.C
+        try:
+            tree = sys.open_tree(src, "", C.OPEN_TREE_CLONE | C.OPEN_TREE_CLOEXEC |
+                                 C.AT_EMPTY_PATH | C.AT_RECURSIVE)
+            sys.mount_setattr(tree, "", C.AT_EMPTY_PATH | C.AT_RECURSIVE, attr_set,
+                              mo.MOUNT_ATTR__ATIME)
+        except OSError as e:
+            if e.errno in (errno.ENOSYS, errno.EINVAL):
+                return False
+            raise
+        sys.mkdirat(parent.fd, name, 0o755)
+        target = paths.open_no_symlinks(sys, parent.fd, name, sys.O_PATH | sys.O_DIRECTORY)
+        try:
+            sys.move_mount(tree, "", target, "", C.MOVE_MOUNT_F_EMPTY_PATH |
+                           C.MOVE_MOUNT_T_EMPTY_PATH)
+        except OSError as e:
+            raise mnt.MountCallError(e.errno, f"mount {source}:{dest} (move_mount): "
+                                              f"{os.strerror(e.errno).lower()}") from None
+        return True
+    finally:
+        for fd in (target, tree, src):
+            if fd >= 0:
+                sys.close(fd)
+        parent.close(sys)
 
 
 def _mount_v2(step, ctx, layout):

@@ -452,8 +452,39 @@ def test_mountinfo_escapes():
 CG = MountCgroup("/sys/fs/cgroup", NOSUID | NODEV | NOEXEC, (), True, False)
 
 
-def test_cgroup_v1_binds_own_cgroup_read_only_and_links_comounted():
+def test_cgroup_v1_clones_own_cgroup_read_only_onto_new_dirs_and_links_comounted():
+    """The new mount API: each source's mount cloned, made read-only while
+    detached, attached to a directory made in our own tmpfs."""
+    from pyrunc.plan import mountopts as mo
     sys = run(CG, cg_sys(V1_MOUNTINFO, V1_CGROUP))
+    assert [m[2] for m in sys.mounts()] == ["tmpfs"]   # no bind, no remount by path
+    assert [c[1][0] for c in sys.of("open")] == ["/sys/fs/cgroup/cpu,cpuacct/ctr",
+                                                 "/sys/fs/cgroup/memory/ctr",
+                                                 "/sys/fs/cgroup/systemd/ctr"]
+    C = sys.C
+    trees = sys.of("open_tree")
+    assert len(trees) == 3 and all(c[1][2] == C.OPEN_TREE_CLONE | C.OPEN_TREE_CLOEXEC |
+                                   C.AT_EMPTY_PATH | C.AT_RECURSIVE for c in trees)
+    attrs = mo.MOUNT_ATTR_RDONLY | mo.MOUNT_ATTR_NOSUID | mo.MOUNT_ATTR_NODEV | \
+        mo.MOUNT_ATTR_NOEXEC
+    assert [c[1][3:5] for c in sys.of("mount_setattr")] == [(attrs, mo.MOUNT_ATTR__ATIME)] * 3
+    assert [c[1][1:3] for c in sys.of("mkdirat")][-3:] == [
+        ("cpu,cpuacct", 0o755), ("memory", 0o755), ("systemd", 0o755)]
+    moves = sys.of("move_mount")
+    assert len(moves) == 3 and all(c[1][4] == C.MOVE_MOUNT_F_EMPTY_PATH |
+                                   C.MOVE_MOUNT_T_EMPTY_PATH for c in moves)
+    # each attached tree is the one whose attributes were set
+    assert [c[1][0] for c in moves] == [c[1][0] for c in sys.of("mount_setattr")]
+    assert [c[1][0::2] for c in sys.of("symlinkat")] == [("cpu,cpuacct", "cpu"),
+                                                         ("cpu,cpuacct", "cpuacct")]
+    assert not any("unified" in str(c) for c in sys.calls)
+
+
+def test_cgroup_v1_binds_own_cgroup_read_only_and_links_comounted():
+    """Without the new mount API (linux < 5.12): bind, then remount read-only."""
+    sys = cg_sys(V1_MOUNTINFO, V1_CGROUP)
+    sys.fail["open_tree"] = errno.ENOSYS
+    sys = run(CG, sys)
     mounts = sys.mounts()
     assert mounts[0][0] == "tmpfs" and mounts[0][2:] == ("tmpfs", NOSUID | NODEV | NOEXEC,
                                                           "mode=755")
@@ -462,7 +493,9 @@ def test_cgroup_v1_binds_own_cgroup_read_only_and_links_comounted():
     remounts = [m for m in mounts if m[3] & REMOUNT]
     assert len(remounts) == 3
     assert all(m[3] == BIND | REMOUNT | RO | NOSUID | NODEV | NOEXEC for m in remounts)
-    assert [c[1][0] for c in sys.of("open")] == ["/sys/fs/cgroup/cpu,cpuacct/ctr",
+    # (the first source is opened twice: once for the open_tree that failed)
+    assert list(dict.fromkeys(c[1][0] for c in sys.of("open"))) == [
+                                                 "/sys/fs/cgroup/cpu,cpuacct/ctr",
                                                  "/sys/fs/cgroup/memory/ctr",
                                                  "/sys/fs/cgroup/systemd/ctr"]
     assert [c[1][0::2] for c in sys.of("symlinkat")] == [("cpu,cpuacct", "cpu"),
