@@ -140,7 +140,13 @@ class ImageFinder:
         start = posix.lseek(fd, 0, 1)   # SEEK_CUR (os has the name, posix not)
         self.index = marshal.loads(posix.pread(fd, size, start))
         self.path, self.base = path, start + size
+        self.stamp = self._stamp(fd)
         self.spec_type = sys.modules["_frozen_importlib"].ModuleSpec
+
+    @staticmethod
+    def _stamp(fd):
+        st = posix.fstat(fd)
+        return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
     def find_spec(self, name, path=None, target=None):
         entry = self.index.get(name)
@@ -163,12 +169,22 @@ class ImageFinder:
         return None
 
     def exec_module(self, module):
-        offset, length = self.index[module.__spec__.name][4:]
+        spec = module.__spec__
+        offset, length = self.index[spec.name][4:]
+        # by path each time: an fd kept open would be closed by create's
+        # child, and its number reused
         fd = posix.open(self.path, posix.O_RDONLY | posix.O_CLOEXEC)
         try:
-            data = posix.pread(fd, length, self.base + offset)
+            same = self._stamp(fd) == self.stamp
+            data = posix.pread(fd, length, self.base + offset) if same else None
         finally:
             posix.close(fd)
+        if data is None:
+            # install.sh wrote a new image since we read the index: its
+            # offsets are not ours, so this one module is imported normally
+            loader = sys.modules["_frozen_importlib_external"].SourceFileLoader
+            loader(spec.name, spec.origin).exec_module(module)
+            return
         exec(marshal.loads(data), module.__dict__)
 
 

@@ -132,3 +132,29 @@ def test_stale_names_what_changed_since(tmp_path):
     img.write_bytes(b"junk")
     with pytest.raises(ValueError):
         image.read_index(str(img))
+
+
+def test_an_image_replaced_under_a_running_process_is_not_read_with_old_offsets(tmp_path):
+    """install.sh may write a new image while a pyrunc runs: its later imports
+    must not read the new file at the old index's offsets."""
+    pkg = _package(tmp_path)
+    img = tmp_path / "img"
+    image.write(str(img), str(pkg))
+    code = PROBE.format(root=str(tmp_path), bootstrap=image.bootstrap(str(img))).replace(
+        "import pkg.sub", "import pkg\n"
+        f"import pyrunc_rebuild; pyrunc_rebuild.rebuild({str(img)!r}, {str(pkg)!r})\n"
+        "import pkg.sub")
+    (tmp_path / "pyrunc_rebuild.py").write_text(
+        "import sys\n"
+        f"sys.path.append({os.path.dirname(os.path.dirname(image.__file__))!r})\n"
+        "def rebuild(img, pkg):\n"
+        "    from pyrunc import image\n"
+        "    with open(pkg + '/zzz_big.py', 'w') as f:\n"   # shifts every offset after it
+        "        f.write('X = ' + repr('x' * 5000) + '\\n')\n"
+        "    image.write(img, pkg)\n")
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    got = {ln.split()[0]: ln.split()[1:] for ln in r.stdout.splitlines()}
+    assert got["pkg"][0] == "ImageFinder"
+    assert got["pkg.sub"][2] == "sub:helper"
+    assert got["pkg.sub"][0] == "ImageFinder"   # found through the old index...
