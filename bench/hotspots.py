@@ -4,9 +4,9 @@
 1. floors: interpreter start-up (with and without site) next to runc's;
 2. imports: `python -X importtime` of the command, the costliest modules;
 3. cProfile of the command run in-process, including the processes it forks
-   (intermediate and container init), whose profiles are handed back through
-   shared memory since they exec or _exit and, after pivot_root, cannot write
-   to the host's files.
+   (the container init, and an intermediate where the plan has one), whose
+   profiles are handed back through shared memory since they exec or _exit
+   and, after pivot_root, cannot write to the host's files.
 
 COMMAND is one of run (default), create, state, exec; it runs on the bench's
 busybox bundle, in a temporary root that is removed afterwards.
@@ -93,13 +93,21 @@ def _child(out_dir, argv):
         slot.seek(0)
         slot.write(len(data).to_bytes(8, "little") + data[:SLOT - 8])
 
-    def fork():
-        pid = real_fork()
+    def forked(pid):
         if pid == 0:    # profile the child on its own from here on
             state["prof"].disable()
             state["prof"], state["depth"] = cProfile.Profile(), state["depth"] + 1
             state["prof"].enable()
         return pid
+
+    def fork():
+        return forked(real_fork())
+
+    # create clones the init with clone3 (CloneInit), exec forks into a cgroup
+    import pyrunc.syscalls as sys_
+    real_clone, real_into = sys_.clone_fork, sys_.fork_into_cgroup
+    sys_.clone_fork = lambda *a: forked(real_clone(*a))
+    sys_.fork_into_cgroup = lambda *a: forked(real_into(*a))
 
     def execve(path, args, env):
         dump()
@@ -114,7 +122,9 @@ def _child(out_dir, argv):
     state["prof"].enable()
     code = main(argv)
     dump()
-    names = {0: "pyrunc (the command)", 1: "intermediate (forked)", 2: "container init"}
+    names = {0: "pyrunc (the command)",
+             1: "first child (the init when cloned by CloneInit, else an intermediate)",
+             2: "container init (forked by the intermediate)"}
     for depth, slot in enumerate(shm):
         size = int.from_bytes(slot[:8], "little")
         if size:
