@@ -78,7 +78,7 @@ def write(target, python=None, image=None):
     package = os.path.dirname(os.path.abspath(__file__))
     image = image or os.path.join(package, "_image")
     from pyrunc import image as image_module
-    image_module.write(image, package)
+    image_module.write_lean(image, package, python)
     text = render(python, site_paths(python), image)
     tmp = f"{target}.tmp{os.getpid()}"
     with open(tmp, "w") as f:

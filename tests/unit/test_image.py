@@ -158,3 +158,32 @@ def test_an_image_replaced_under_a_running_process_is_not_read_with_old_offsets(
     assert got["pkg"][0] == "ImageFinder"
     assert got["pkg.sub"][2] == "sub:helper"
     assert got["pkg.sub"][0] == "ImageFinder"   # found through the old index...
+
+
+def test_pyrunc_runs_the_same_without_docstrings_and_asserts():
+    """The image compiles with optimize=2, which drops docstrings, assert
+    statements and `if __debug__:` blocks: none of them may matter to pyrunc."""
+    import ast
+    found = []
+    for name, path, _ in image.modules(os.path.join(REPO, "pyrunc")):
+        with open(path) as f:
+            tree = ast.parse(f.read(), path)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assert) or \
+                    (isinstance(node, ast.Attribute) and node.attr == "__doc__") or \
+                    (isinstance(node, ast.Name) and node.id in ("__debug__", "__doc__")):
+                found.append(f"{name}:{node.lineno}")
+    assert found == []
+
+
+def test_the_installed_image_is_lean(tmp_path):
+    """launcher.write's image: no docstrings, no column tables."""
+    img = tmp_path / "_image"
+    image.write_lean(str(img), os.path.join(REPO, "pyrunc"))
+    code = PROBE.format(root=REPO, bootstrap=image.bootstrap(str(img))).replace(
+        "import pkg.sub", "import pyrunc.record").split("for name in")[0] + (
+        "c = pyrunc.record.Record.__init__.__code__\n"
+        "print(pyrunc.record.__doc__, type(pyrunc.record.__spec__.loader).__name__,\n"
+        "      set(p[2:] for p in c.co_positions()))\n")
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True)
+    assert r.stdout.split(None, 2) == ["None", "ImageFinder", "{(None, None)}\n"], r.stderr
