@@ -79,13 +79,12 @@ def _close_stray_fds(ctx, sync, preserve_fds):
     fd 3) now, not at exec: a created container may wait for hours."""
     keep = {0, 1, 2, sync.fileno(), ctx.console_socket_fd, ctx.extra.get("fifo_fd", -1)}
     keep.update(range(3, 3 + preserve_fds))
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass   # the listdir fd itself, already gone
+    # the gaps between the fds we keep, each with one close_range(2)
+    low = 0
+    for fd in sorted(keep - {-1}) + [(1 << 31) - 1]:
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
 
 
 def preload(plan):
