@@ -1,12 +1,10 @@
 """Typed records: what @dataclass(frozen=True) gave us, at a fraction of its start-up cost.
 
-Every `pyrunc create` defines ~90 record classes (config, plan steps, cgroup
+Every `pyrunc create` defines ~70 record classes (config, plan steps, cgroup
 and seccomp plans) in a fresh interpreter.  dataclasses writes and compiles
 Python source for each class (__init__, __eq__, __repr__, __hash__, ...) and
-imports inspect and re to do it: together ~25 ms per call.  The methods of a
-Record subclass are shared by all of them, and what they need to know of its
-fields is worked out on the class's first use, once: create uses fewer than
-half of the classes it defines (most plan steps never occur in a given plan).
+imports inspect and re to do it: together ~25 ms per call.  A Record subclass
+costs one __init_subclass__ call; the methods are shared by all of them.
 
     class Mount(Record):
         destination: str
@@ -59,21 +57,6 @@ class Field:
         self.compare = compare
         self.repr = repr
 
-    def __set_name__(self, owner, name):
-        # Called as the class is made: the class is left as dataclasses leaves it
-        # (the default as the class attribute, or no attribute), and the Field is
-        # kept in the class's own _record_fields for _Meta.
-        self.name = name
-        own = owner.__dict__.get("_record_fields")
-        if own is None:
-            own = {}
-            setattr(owner, "_record_fields", own)
-        own[name] = self
-        if self.default is MISSING:
-            delattr(owner, name)
-        else:
-            setattr(owner, name, self.default)
-
     def __repr__(self):
         return (f"Field(name={self.name!r}, default={self.default!r}, "
                 f"default_factory={self.default_factory!r}, compare={self.compare}, "
@@ -85,133 +68,69 @@ def field(*, default=MISSING, default_factory=MISSING, compare=True, repr=True):
     return Field(None, default, default_factory, compare, repr)
 
 
-class _Meta:
-    """What the shared methods need to know of one record class's fields.
-
-    Made on the class's first use; the Field objects only when fields() asks
-    (`pyrunc plan` does, create does not, and they are most of the work).
-    """
-    __slots__ = ("cls", "names", "name_set", "fill", "compared", "shown", "_fields")
-
-    def __init__(self, cls):
-        base = _meta(_record_base(cls)) if cls is not Record else None
-        own = cls.__dict__.get("__annotations__")
-        self.cls = cls
-        self._fields = None
-        if base is None:
-            self.names = self.fill = self.compared = self.shown = ()
-        elif not own:
-            self.names, self.name_set, self.fill = base.names, base.name_set, base.fill
-            self.compared, self.shown = base.compared, base.shown
-            type.__setattr__(cls, "_meta", self)
-            return
-        else:
-            own = tuple(own)
-            if base.name_set.isdisjoint(own):
-                # new fields only (the common case): base's lists, then own's
-                ns = cls.__dict__
-                own_fields = ns.get("_record_fields") or {}
-                fill, compared, shown = list(base.fill), list(base.compared), list(base.shown)
-                for n in own:
-                    f = own_fields.get(n)
-                    if f is not None:
-                        if f.default is not MISSING or f.default_factory is not MISSING:
-                            fill.append((n, f.default, f.default_factory))
-                        if f.compare:
-                            compared.append(n)
-                        if f.repr:
-                            shown.append(n)
-                    else:
-                        if n in ns:
-                            fill.append((n, ns[n], MISSING))
-                        compared.append(n)
-                        shown.append(n)
-                self.names = base.names + own
-                self.fill, self.compared, self.shown = tuple(fill), tuple(compared), tuple(shown)
-            else:
-                # a field redefined: its place is the base's, its options the class's
-                self._from_fields(self.fields())
-        self.name_set = frozenset(self.names)
-        type.__setattr__(cls, "_meta", self)
-
-    def _from_fields(self, fs):
-        self.names = tuple(f.name for f in fs)
-        self.fill = tuple((f.name, f.default, f.default_factory) for f in fs
-                          if f.default is not MISSING or f.default_factory is not MISSING)
-        self.compared = tuple(f.name for f in fs if f.compare)
-        self.shown = tuple(f.name for f in fs if f.repr)
-
-    def fields(self):
-        """The Field objects: the base's, then the class's own annotations (a
-        redefined field keeps its place)."""
-        if self._fields is None:
-            cls = self.cls
-            fs = _meta(_record_base(cls)).fields() if cls is not Record else ()
-            ns = cls.__dict__
-            own = ns.get("__annotations__")
-            if own:
-                own_fields = ns.get("_record_fields") or {}
-                by_name = {f.name: f for f in fs}
-                for name in own:
-                    by_name[name] = own_fields.get(name) or Field(name, ns.get(name, MISSING))
-                fs = tuple(by_name.values())
-            self._fields = fs
-        return self._fields
-
-
-def _record_base(cls):
-    """The class whose fields cls extends: its first base (in MRO order) that is a record."""
-    for b in cls.__mro__[1:]:
-        if issubclass(b, Record):
-            return b
-
-
-def _meta(cls):
-    """cls's _Meta, made on first use.  A subclass sees its base's until it has its own."""
-    m = cls._meta
-    return m if m is not None and m.cls is cls else _Meta(cls)
-
-
 class Record:
     __slots__ = ()
-    # the class's _Meta, set on its first use (construction, fields(), ==,
-    # hash, repr, replace, asdict), not when the class is made: see _meta()
-    _meta = None
+    # per class, set by __init_subclass__
+    _fields = ()          # Field objects, in order
+    _names = ()           # their names
+    _name_set = frozenset()
+    _fill = ()            # (name, default, factory) of every field with a default
+    _compared = ()        # names that take part in ==, hash
+    _shown = ()           # names the repr shows
 
     def __init_subclass__(cls, frozen=True, **kw):
         super().__init_subclass__(**kw)
+        own = cls.__dict__.get("__annotations__")
+        if own:
+            by_name = {f.name: f for f in cls._fields}
+            for name in own:
+                value = cls.__dict__.get(name, MISSING)
+                if isinstance(value, Field):
+                    f = value
+                    f.name = name
+                    if f.default is MISSING:
+                        delattr(cls, name)     # no class attribute standing in for it
+                    else:
+                        setattr(cls, name, f.default)
+                else:
+                    f = Field(name, value)
+                by_name[name] = f
+            cls._fields = tuple(by_name.values())
+        fs = cls._fields
+        cls._names = tuple(f.name for f in fs)
+        cls._name_set = frozenset(cls._names)
+        cls._fill = tuple((f.name, f.default, f.default_factory) for f in fs
+                          if f.default is not MISSING or f.default_factory is not MISSING)
+        cls._compared = tuple(f.name for f in fs if f.compare)
+        cls._shown = tuple(f.name for f in fs if f.repr)
         if not frozen:
             cls.__setattr__ = object.__setattr__
             cls.__delattr__ = object.__delattr__
             cls.__hash__ = None
 
     def __init__(self, *args, **kwargs):
-        cls = self.__class__
-        m = cls._meta
-        if m is None or m.cls is not cls:
-            m = _Meta(cls)
-        names = m.names
+        names = self._names
         d = self.__dict__
         if len(args) > len(names):
-            raise TypeError(f"{cls.__name__}() takes {len(names)} positional "
+            raise TypeError(f"{type(self).__name__}() takes {len(names)} positional "
                             f"arguments but {len(args)} were given")
         d.update(zip(names, args))
         if kwargs:
             for k in kwargs:
-                if k not in m.name_set:
-                    raise TypeError(f"{cls.__name__}() got an unexpected keyword "
+                if k not in self._name_set:
+                    raise TypeError(f"{type(self).__name__}() got an unexpected keyword "
                                     f"argument {k!r}")
                 if k in d:
-                    raise TypeError(f"{cls.__name__}() got multiple values for "
+                    raise TypeError(f"{type(self).__name__}() got multiple values for "
                                     f"argument {k!r}")
             d.update(kwargs)
         if len(d) < len(names):
-            for name, default, factory in m.fill:
+            for name, default, factory in self._fill:
                 if name not in d:
                     d[name] = default if factory is MISSING else factory()
             if len(d) < len(names):
                 missing = [n for n in names if n not in d]
-                raise TypeError(f"{cls.__name__}() missing {len(missing)} required "
+                raise TypeError(f"{type(self).__name__}() missing {len(missing)} required "
                                 f"argument(s): {', '.join(map(repr, missing))}")
 
     def __setattr__(self, name, value):
@@ -225,16 +144,15 @@ class Record:
             return NotImplemented
         d, o = self.__dict__, other.__dict__
         # as tuple comparison does: identity first (a NaN field equals itself)
-        return all(d[n] is o[n] or d[n] == o[n] for n in _meta(self.__class__).compared)
+        return all(d[n] is o[n] or d[n] == o[n] for n in self._compared)
 
     def __hash__(self):
         d = self.__dict__
-        return hash(tuple(d[n] for n in _meta(self.__class__).compared))
+        return hash(tuple(d[n] for n in self._compared))
 
     def __repr__(self):
         d = self.__dict__
-        cls = self.__class__
-        return f"{cls.__qualname__}({', '.join(f'{n}={d[n]!r}' for n in _meta(cls).shown)})"
+        return f"{type(self).__qualname__}({', '.join(f'{n}={d[n]!r}' for n in self._shown)})"
 
 
 def is_record(obj):
@@ -245,7 +163,7 @@ def fields(obj):
     """The Field objects of a record or record class, in order."""
     if not is_record(obj):
         raise TypeError("fields() needs a record or a record class")
-    return _meta(obj if isinstance(obj, type) else obj.__class__).fields()
+    return obj._fields
 
 
 def replace(obj, **changes):
@@ -253,7 +171,7 @@ def replace(obj, **changes):
     if not isinstance(obj, Record):
         raise TypeError("replace() needs a record instance")
     d = obj.__dict__
-    for n in _meta(obj.__class__).names:
+    for n in obj._names:
         if n not in changes:
             changes[n] = d[n]
     return obj.__class__(**changes)
@@ -269,7 +187,7 @@ def asdict(obj):
 def _asdict(v):
     if isinstance(v, Record):
         d = v.__dict__
-        return {n: _asdict(d[n]) for n in _meta(v.__class__).names}
+        return {n: _asdict(d[n]) for n in v._names}
     if isinstance(v, tuple) and hasattr(v, "_fields"):      # namedtuple
         return type(v)(*[_asdict(x) for x in v])
     if isinstance(v, (list, tuple)):

@@ -1,11 +1,6 @@
-"""A record class's field metadata is made on its first use, not when the class is.
-
-`pyrunc create` defines ~90 record classes and uses fewer than half of them, so
-pyrunc.record defers the per-class work.  Whatever a class is first used for
-(construction, fields(), replace(), asdict(), ==, hash, repr), and whatever the
-order in which a hierarchy is defined and used, the results must be those of
-the frozen dataclass the record stands for.
-"""
+"""Records behave as the frozen dataclasses they stand for, whatever a class is
+first used for (construction, fields(), replace(), asdict(), ==, hash, repr)
+and whatever the order in which a hierarchy is defined and used."""
 import dataclasses
 import random
 
@@ -100,34 +95,6 @@ def test_class_attributes_are_the_defaults_before_and_after_first_use():
         assert (Base.b, Mid.b, Leaf.b, Leaf.c, Leaf.d) == (1, 1, 7, (), "x")
         for cls, name in ((Base, "a"), (Leaf, "a"), (Base, "raw"), (Leaf, "raw")):
             assert not hasattr(cls, name)       # no default: no class attribute
-
-
-class _Watched(dict):
-    """An __annotations__ that counts the times its fields are listed."""
-    reads = 0
-
-    def __iter__(self):
-        type(self).reads += 1
-        return super().__iter__()
-
-
-def test_making_a_class_does_not_read_its_fields_its_first_use_does_once():
-    _Watched.reads = 0
-
-    class Watched(Record):
-        __annotations__ = _Watched()
-        a: int
-        b: int = 2
-
-    assert _Watched.reads == 0
-    assert Watched(1) == Watched(1, 2) and Watched.b == 2
-    first = _Watched.reads
-    assert first > 0
-    assert repr(Watched(3)).endswith("Watched(a=3, b=2)") and hash(Watched(3)) == hash(Watched(3))
-    assert _Watched.reads == first      # not again for each use
-    assert [f.name for f in fields(Watched)] == ["a", "b"]
-    made = _Watched.reads
-    assert fields(Watched) is fields(Watched(1)) and _Watched.reads == made
 
 
 # --- the same as dataclasses, for random hierarchies ---------------------------
