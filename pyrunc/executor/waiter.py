@@ -6,6 +6,7 @@ execs it with ExecAwaitingStart.  From then on /proc/1/exe is a file that no
 one can write (CVE-2019-5736) and the waiting container holds a few pages
 instead of a copy of the runtime.
 """
+import errno
 import os
 
 from pyrunc.errors import RuntimeFailure, oserror_text
@@ -45,16 +46,34 @@ def exec_awaiting_start(step, ctx):
     _exec_waiter(step, ctx, ctx.extra["fifo_fd"])
 
 
-def _exec_waiter(step, ctx, fd, mode=(), flags=()):
-    """Exec pyrunc-init [MODE] FD PROGRAM_FD [FLAGS], the program in a memfd."""
+def _exec_waiter(step, ctx, fd, mode=(), flags=(), via_proc=True):
+    """Exec pyrunc-init [MODE] FD PROGRAM_FD [FLAGS], the program in a memfd.
+
+    The container's seccomp filter is loaded by now, and a profile may refuse
+    execveat (what fexecve is) while it allows execve, as runc needs: then the
+    same memfd is exec'd through the container's /proc (via_proc), or, where
+    that /proc has no "self" for us (exec: outside the container's pid
+    namespace), this returns, everything undone, and the caller goes on
+    without pyrunc-init."""
     sys = ctx.sys
     path = ctx.exec_path or step.args[0]
     try:
         program = sys.sealed_memfd(NAME + "-program", program_blob(path, step.args))
         for keep in (fd, program):
             sys.set_inheritable(keep, True)   # CloseFds made every fd close-on-exec
-        sys.fexecve(ctx.extra["waiter_fd"], [NAME, *mode, str(fd), str(program), *flags],
-                    with_home(step.env, ctx.extra.get("home", "/")))
+        argv = [NAME, *mode, str(fd), str(program), *flags]
+        env = with_home(step.env, ctx.extra.get("home", "/"))
+        waiter = ctx.extra["waiter_fd"]
+        try:
+            sys.fexecve(waiter, argv, env)
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.EACCES, errno.ENOSYS):
+                raise
+            if not via_proc:
+                sys.close(program)
+                sys.set_inheritable(fd, False)
+                return
+            sys.execve(f"/proc/self/fd/{waiter}", argv, env)
     except OSError as e:
         raise RuntimeFailure(f"exec {NAME}: {oserror_text(e)}") from None
 
@@ -68,15 +87,16 @@ def program_blob(path, args):
 def exec_spawn(step, ctx):
     sys = ctx.sys
     sync = ctx.extra["sync"]
-    if ctx.extra.get("waiter_fd") is None:
-        # no pyrunc-init: fork into the pid namespace from here, as Python
-        pid = sys.fork()
-        if pid:
-            sync.send("pid", pid=pid)
-            os._exit(0)
-        if step.ctty:
-            sys.setsid()
-            sys.setctty(0)
-        exec_program(Exec(step.args, step.env), ctx)
-        return
-    _exec_waiter(step, ctx, sync.fileno(), ("spawn",), ("1" if step.ctty else "0",))
+    if ctx.extra.get("waiter_fd") is not None:
+        _exec_waiter(step, ctx, sync.fileno(), ("spawn",), ("1" if step.ctty else "0",),
+                     via_proc=False)
+    # no pyrunc-init (or a seccomp profile refused its exec): fork into the
+    # pid namespace from here, as Python
+    pid = sys.fork()
+    if pid:
+        sync.send("pid", pid=pid)
+        os._exit(0)
+    if step.ctty:
+        sys.setsid()
+        sys.setctty(0)
+    exec_program(Exec(step.args, step.env), ctx)

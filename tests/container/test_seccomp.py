@@ -347,3 +347,24 @@ def test_missing_listener_fails_create(run_in, pyrunc, tmp_path):
     code, _, err = run_in(pyrunc, notify_profile(tmp_path / "nobody.sock"), False, ["true"])
     assert code != 0
     assert "linux.seccomp.listenerPath" in err and "no such file or directory" in err
+
+
+@NNP
+@pytest.mark.parametrize("name", ["pyrunc", "runc"])
+def test_a_profile_refusing_execveat_still_creates_starts_and_execs(name, nnp, request,
+                                                                     make_runtime,
+                                                                     bundle_factory,
+                                                                     container_id):
+    """runc execs the program with execve; pyrunc also execs pyrunc-init from its
+    memfd, with execveat, under the filter: where that is refused, the memfd is
+    exec'd through /proc instead.  create+start and exec, as under runc."""
+    rt = make_runtime(request.getfixturevalue(name), name=name)
+    refuse = profile({"names": ["execveat"], "action": ERRNO})
+    bundle = bundle_factory(config_overrides=overrides(refuse, nnp), args=["sleep", "30"])
+    cid = container_id()
+    r = rt.create(cid, bundle)
+    assert r.returncode == 0, r.stderr
+    assert rt.start(cid).returncode == 0
+    r = rt.call("exec", cid, "sh", "-c", "echo in")
+    assert (r.returncode, r.stdout) == (0, "in\n"), r.stderr
+    assert rt.delete(cid, force=True).returncode == 0
