@@ -31,9 +31,14 @@ def write_pid_file(path, pid):
 
 
 def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=False,
-           preserve_fds=0, detach=True, no_new_keyring=False, systemd_cgroup=False, rootless=None):
-    """Create the container; returns (init pid, console) where console is the
-    socket the pty master arrives on when a foreground run made its own."""
+           preserve_fds=0, detach=True, no_new_keyring=False, systemd_cgroup=False, rootless=None,
+           start_now=False):
+    """Create the container; returns (init pid, console, started) where console
+    is the socket the pty master arrives on when a foreground run made its own.
+
+    start_now (`run`): start it too, where nothing needs the init to wait for a
+    separate start (no startContainer hooks): the init execs the program as
+    soon as it is set up, and the poststart hooks run here; started says so."""
     import os   # loaded by the planner anyway
     from pyrunc.spec.loader import load_bundle
     bundle = os.path.abspath(bundle)
@@ -56,9 +61,10 @@ def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=Fa
     trace = sys.modules.get("pyrunc.trace")   # loaded only with --trace/--faults
     plan = build_plan(config, cid=cid, no_pivot=no_pivot, no_new_keyring=no_new_keyring,
                       preserve_fds=preserve_fds, systemd_cgroup=systemd_cgroup, rootless=rootless,
-                      init_after_start=trace is not None and trace.faults_act_after_start())
+                      init_after_start=trace is not None and trace.faults_act_after_start(),
+                      start_now=start_now)
     from pyrunc.plan.cgroups import cgroup_dirs
-    from pyrunc.plan.steps import Phase
+    from pyrunc.plan.steps import AwaitStart, ExecAwaitingStart, Phase
 
     c = Container(root, cid)
     c.make_dir()
@@ -86,7 +92,11 @@ def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=Fa
         c.save(st)
         if pid_file:
             write_pid_file(pid_file, pid)
-        return pid, own_console
+        # the steps with which a created init waits for `start`
+        started = not any(isinstance(s, (AwaitStart, ExecAwaitingStart)) for s in plan.steps)
+        if started:
+            _poststart(c)
+        return pid, own_console, started
     except BaseException:
         if own_console is not None:
             own_console.close()
@@ -162,16 +172,20 @@ def start(root, cid):
         finally:
             posix.close(fd)
         posix.unlink(c.fifo_path)
-        if c.head().has_hooks("poststart"):
-            from pyrunc.executor.hooks import run_hooks
-            try:
-                run_hooks("poststart", _hooks_from_dicts(c.state.hooks("poststart")),
-                          c.oci_state())
-            except RuntimeFailure as e:
-                # runtime-spec: a failing poststart hook is a warning, not a failure
-                log.warning(str(e))
+        _poststart(c)
     finally:
         c.unlock()
+
+
+def _poststart(c):
+    if c.head().has_hooks("poststart"):
+        from pyrunc.executor.hooks import run_hooks
+        try:
+            run_hooks("poststart", _hooks_from_dicts(c.state.hooks("poststart")),
+                      c.oci_state())
+        except RuntimeFailure as e:
+            # runtime-spec: a failing poststart hook is a warning, not a failure
+            log.warning(str(e))
 
 
 def kill(root, cid, sig, all_procs=False):

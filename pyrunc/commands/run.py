@@ -24,19 +24,21 @@ def main(g, a):
         # signals that arrive before the init exists are replayed to it
         for s in FORWARDED:
             signal.signal(s, lambda n, _f: pending.append(n))
-    pid, console = create(root, cid, a.flags.get("bundle") or os.getcwd(),
+    pid, console, started = create(root, cid, a.flags.get("bundle") or os.getcwd(),
                  pid_file=a.flags.get("pid_file"), console_socket=a.flags.get("console_socket"),
                  no_pivot=a.flags.get("no_pivot", False),
                  preserve_fds=a.flags.get("preserve_fds", 0), detach=detach,
                  no_new_keyring=a.flags.get("no_new_keyring", False),
-                 systemd_cgroup=g.get("systemd_cgroup", False), rootless=rootless_flag(g))
+                 systemd_cgroup=g.get("systemd_cgroup", False), rootless=rootless_flag(g),
+                 start_now=True)
     master = -1
     try:
         if console is not None:
             from pyrunc.tty_proxy import receive_master
             with console:
                 master = receive_master(console)
-        start(root, cid)
+        if not started:
+            start(root, cid)
     except BaseException:
         delete(root, cid, force=True)
         raise

@@ -11,8 +11,8 @@ from pyrunc.errors import RuntimeFailure, oserror_text
 from pyrunc.executor.base import Context, run_steps
 from pyrunc.executor.hooks import run_hooks
 from pyrunc.executor.sync import Channel
-from pyrunc.plan.steps import (BornInCgroup, CloneInit, CreateUserNamespace, ExecAwaitingStart,
-                               ExecSpawn, ForkInit, Phase, RunHooks)
+from pyrunc.plan.steps import (AwaitStart, BornInCgroup, CloneInit, CreateUserNamespace,
+                               ExecAwaitingStart, ExecSpawn, ForkInit, Phase, RunHooks)
 
 
 def _probe(event, ctx=None):
@@ -40,8 +40,9 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
     """Fork the container (or, for_exec, a process joining it); returns its pid.
 
     For create it returns once the init waits on the exec fifo (in the waiter,
-    when the plan has ExecAwaitingStart); for exec once the process has exec'd
-    (its end of the sync socket closed on execve).
+    when the plan has ExecAwaitingStart); for exec, and run's create whose
+    init execs the program at once, once the process has exec'd (its end of
+    the sync socket closed on execve).
     on_pid(pid) is called as soon as the pid is known, so that a crash from
     then on leaves a state file that `delete --force` can act on.
     creating_state(pid) returns the state dict hooks see.
@@ -56,7 +57,7 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
                   userns=config.linux.namespace("user") is not None,
                   console_socket_fd=console.fileno() if console else -1)
     fifo_fd = -1
-    if not for_exec:
+    if not for_exec and any(isinstance(s, (AwaitStart, ExecAwaitingStart)) for s in plan.steps):
         os.mkfifo(container.fifo_path, 0o622)
         fifo_fd = os.open(container.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         ctx.extra["fifo_fd"] = fifo_fd
@@ -118,8 +119,8 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
             _reply(parent, "go")
             _probe("go")
         init_pid = _drive(parent, plan, pid, on_pid, creating_state, ctx, init_pid)
-        if for_exec or any(isinstance(s, ExecAwaitingStart) for s in plan.steps):
-            _await_exec(parent)   # the last steps may still fail
+        if for_exec or not any(isinstance(s, AwaitStart) for s in plan.steps):
+            _await_exec(parent)   # the last steps, up to the execve, may still fail
     except BaseException:
         from pyrunc.procs import wait_gone
         for p in {pid, init_pid} - {None}:

@@ -9,10 +9,12 @@ from pyrunc.plan.steps import (AwaitStart, ExecAwaitingStart, JoinSessionKeyring
 
 
 def build_plan(config, *, cid="", no_pivot=False, no_new_keyring=False, preserve_fds=0,
-               systemd_cgroup=False, init_after_start=False, rootless=None):
+               systemd_cgroup=False, init_after_start=False, rootless=None, start_now=False):
     """init_after_start: keep the Python init until after `start` even without
     startContainer hooks (fault rules that act at its steps during start).
-    rootless: the global --rootless (None: detect; see plan/cgroups.py)."""
+    rootless: the global --rootless (None: detect; see plan/cgroups.py).
+    start_now: `run`'s create, whose init execs the program without waiting
+    for a start (unless it must stay for startContainer hooks)."""
     from pyrunc.plan.process import plan_process
     from pyrunc.plan.rootfs import plan_rootfs
 
@@ -46,6 +48,10 @@ def build_plan(config, *, cid="", no_pivot=False, no_new_keyring=False, preserve
         steps.append(AwaitStart())
         if hooks["startContainer"]:
             steps.append(RunHooks("startContainer", hooks["startContainer"], Phase.START))
+        steps += start_steps
+    elif start_now:
+        # `run`: nothing may come between its create and its start, so the
+        # init execs the program at once: no exec fifo, no pyrunc-init waiting
         steps += start_steps
     else:
         *last_settings, program = start_steps

@@ -254,3 +254,21 @@ def test_hook_without_env_inherits_the_runtimes(request, make_runtime, bundle_fa
     assert r.returncode == 0, r.stderr
     env = (tmp_path / "env").read_text().splitlines()
     assert "FROM_CLIENT=1" in env and "PATH=/usr/bin:/bin" in env
+
+
+def test_run_starts_at_once_and_still_runs_poststart(rt, bundle_factory, container_id,
+                                                    tmp_path, out):
+    """`run` without startContainer hooks has its init exec the program as soon
+    as it is set up (no exec fifo, no waiting pyrunc-init), then runs poststart:
+    after the program was exec'd, before run returns."""
+    bundle = bundle_factory(args=["sleep", "30"], config_overrides={
+        "hooks": {"poststart": [_host_hook(tmp_path, out, "poststart")]}})
+    cid = container_id()
+    r = rt.run(cid, bundle, "--detach")
+    assert r.returncode == 0, r.stderr
+    st = rt.state_json(cid)
+    assert st["status"] == "running"
+    assert not os.path.exists(os.path.join(rt.root, cid, "exec.fifo"))
+    assert (out / "poststart.cmdline").read_text().strip() == "sleep 30"
+    assert _state(out, "poststart")["status"] == "running"
+    assert rt.delete(cid, force=True).returncode == 0

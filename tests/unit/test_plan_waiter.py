@@ -48,3 +48,19 @@ def test_seccomp_with_nnp_loads_right_before_the_waiter():
                                 "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}
     plan = build_plan(Config.from_dict(spec, "/b"), cid="c")
     assert _start(plan)[-3:] == ["CloseFds", "LoadSeccomp", "ExecAwaitingStart"]
+
+
+def test_run_execs_the_program_at_once():
+    """`run` (start_now): nothing may come between its create and start, so no
+    waiter and no exec fifo wait: the init execs the program itself."""
+    plan = build_plan(_config(), cid="c", start_now=True)
+    assert _start(plan) == ["SetNoNewPrivs", "CloseFds", "Exec"]
+    assert not any(isinstance(s, (AwaitStart, ExecAwaitingStart)) for s in plan.steps)
+
+
+@pytest.mark.parametrize("why", ["hooks", "faults"])
+def test_run_keeps_the_waiting_init_when_something_runs_after_start(why):
+    hook = {"startContainer": [{"path": "/bin/true"}]}
+    plan = build_plan(_config(hook if why == "hooks" else None), cid="c", start_now=True,
+                      init_after_start=why == "faults")
+    assert _start(plan)[0] == "AwaitStart"
