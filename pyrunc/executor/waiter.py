@@ -49,12 +49,13 @@ def exec_awaiting_start(step, ctx):
 def _exec_waiter(step, ctx, fd, mode=(), flags=(), via_proc=True):
     """Exec pyrunc-init [MODE] FD PROGRAM_FD [FLAGS], the program in a memfd.
 
-    The container's seccomp filter is loaded by now, and a profile may refuse
-    execveat (what fexecve is) while it allows execve, as runc needs: then the
-    same memfd is exec'd through the container's /proc (via_proc), or, where
-    that /proc has no "self" for us (exec: outside the container's pid
-    namespace), this returns, everything undone, and the caller goes on
-    without pyrunc-init."""
+    The container's seccomp filter is loaded by now.  create (via_proc) execs
+    the memfd through the container's /proc with execve(2), the call runc
+    execs the program with, so that a profile is asked nothing runc does not
+    ask of it (execveat where that /proc is missing).  exec runs outside the
+    container's pid namespace, where that /proc has no "self": it uses
+    fexecve (execveat), and where a profile refuses that, this undoes what it
+    did and returns True: the caller goes on without pyrunc-init."""
     sys = ctx.sys
     path = ctx.exec_path or step.args[0]
     try:
@@ -64,18 +65,24 @@ def _exec_waiter(step, ctx, fd, mode=(), flags=(), via_proc=True):
         argv = [NAME, *mode, str(fd), str(program), *flags]
         env = with_home(step.env, ctx.extra.get("home", "/"))
         waiter = ctx.extra["waiter_fd"]
+        if via_proc:
+            try:
+                sys.execve(f"/proc/self/fd/{waiter}", argv, env)
+            except (FileNotFoundError, NotADirectoryError):
+                pass   # no procfs at /proc in this container
+            sys.fexecve(waiter, argv, env)
+            return None
         try:
             sys.fexecve(waiter, argv, env)
         except OSError as e:
             if e.errno not in (errno.EPERM, errno.EACCES, errno.ENOSYS):
                 raise
-            if not via_proc:
-                sys.close(program)
-                sys.set_inheritable(fd, False)
-                return
-            sys.execve(f"/proc/self/fd/{waiter}", argv, env)
+            sys.close(program)
+            sys.set_inheritable(fd, False)
+            return True
     except OSError as e:
         raise RuntimeFailure(f"exec {NAME}: {oserror_text(e)}") from None
+    return None
 
 
 def program_blob(path, args):
@@ -87,9 +94,10 @@ def program_blob(path, args):
 def exec_spawn(step, ctx):
     sys = ctx.sys
     sync = ctx.extra["sync"]
-    if ctx.extra.get("waiter_fd") is not None:
-        _exec_waiter(step, ctx, sync.fileno(), ("spawn",), ("1" if step.ctty else "0",),
-                     via_proc=False)
+    if ctx.extra.get("waiter_fd") is not None and not _exec_waiter(
+            step, ctx, sync.fileno(), ("spawn",), ("1" if step.ctty else "0",),
+            via_proc=False):
+        return   # (only a recording sys returns from an exec)
     # no pyrunc-init (or a seccomp profile refused its exec): fork into the
     # pid namespace from here, as Python
     pid = sys.fork()

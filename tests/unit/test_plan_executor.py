@@ -305,8 +305,9 @@ def check(step, cs, sys):   # noqa: C901 - one branch per step type, on purpose
         assert path.startswith(b"/") and end == b""
         assert args == [os.fsencode(a) for a in step.args]
         inherit = [fd for fd, on in calls(cs, "set_inheritable") if on]
-        (fd, args, env), = calls(cs, "fexecve")
-        assert fd == WAITER_FD and len(inherit) == 2
+        # by execve through the container's /proc (the call runc execs with)
+        (path, args, env), = calls(cs, "execve")
+        assert path == f"/proc/self/fd/{WAITER_FD}" and len(inherit) == 2
         assert args == ["pyrunc-init", str(inherit[0]), str(inherit[1])]
         assert {k: v for k, v in env.items() if f"{k}={v}" in step.env} == dict(
             e.split("=", 1) for e in step.env)
