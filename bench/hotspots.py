@@ -105,9 +105,8 @@ def _child(out_dir, argv):
 
     # create clones the init with clone3 (CloneInit), exec forks into a cgroup
     import pyrunc.syscalls as sys_
-    real_clone, real_into = sys_.clone_fork, sys_.fork_into_cgroup
+    real_clone = sys_.clone_fork
     sys_.clone_fork = lambda *a: forked(real_clone(*a))
-    sys_.fork_into_cgroup = lambda *a: forked(real_into(*a))
 
     def execve(path, args, env):
         dump()

@@ -421,13 +421,11 @@ def _replace(tmp, path):
     calls this for the 2nd and later times; otherwise, and where the kernel or
     the file system cannot swap, a plain rename does."""
     sc = sys.modules.get("pyrunc.syscalls")
-    if sc is not None and hasattr(sc, "rename_exchange"):
+    if sc is not None:
         try:
             sc.rename_exchange(tmp, path)
-        except (OSError, AttributeError):
-            # path not there yet (the first save), no RENAME_EXCHANGE here, or
-            # a _libc built before pyrunc_rename_exchange
-            pass
+        except OSError:
+            pass   # path not there yet (the first save), or no RENAME_EXCHANGE here
         else:
             posix.unlink(tmp)   # the old state
             return

@@ -372,11 +372,6 @@ def fork():
     return os.fork()
 
 
-def fork_into_cgroup(cgroup_fd):
-    """os.fork(), with the child born in the cgroup2 directory cgroup_fd (clone3)."""
-    return _check(lib.pyrunc_clone_fork(0, cgroup_fd))
-
-
 def clone_fork(flags, cgroup_fd=-1):
     """os.fork() with clone flags (CLONE_NEW*: the child is born in new
     namespaces), born in the cgroup2 directory cgroup_fd unless it is -1."""

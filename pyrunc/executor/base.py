@@ -62,12 +62,6 @@ _MODULE_OF = {
 }
 
 
-def _load_handlers():
-    """Import every handler module (tests; the runtime imports what it needs)."""
-    for name in sorted(set(_MODULE_OF.values())):
-        __import__("pyrunc.executor." + name)
-
-
 def handler_for(step):
     try:
         return _HANDLERS[type(step)]

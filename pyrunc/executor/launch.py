@@ -176,7 +176,7 @@ def _fork(plan, ctx):
     except OSError:
         return os.fork()   # BornInCgroup's handler reports it
     try:
-        pid = sys_.fork_into_cgroup(fd)
+        pid = sys_.clone_fork(0, fd)
         ctx.extra["born_in_cgroup"] = True
     except OSError:
         pid = os.fork()   # no clone3 here: BornInCgroup's handler moves the child

@@ -73,16 +73,13 @@ def clone_flags(sys, ns_types):
     return flags
 
 
-def namespaces_failed(ns_types, e):
-    return RuntimeFailure(f"failed to create namespaces {','.join(ns_types)}: {oserror_text(e)}")
-
-
 @handles(CreateNamespaces)
 def create_namespaces(step, ctx):
     try:
         ctx.sys.unshare(clone_flags(ctx.sys, step.ns_types))
     except OSError as e:
-        raise namespaces_failed(step.ns_types, e) from None
+        raise RuntimeFailure(f"failed to create namespaces {','.join(step.ns_types)}: "
+                             f"{oserror_text(e)}") from None
 
 
 @handles(CloneInit)
@@ -121,7 +118,7 @@ def _fork_into_cgroup(ctx):
         return sys.fork()
     try:
         try:
-            return sys.fork_into_cgroup(fd)
+            return sys.clone_fork(0, fd)
         except OSError:
             pass   # clone3 or CLONE_INTO_CGROUP unknown here: move, then fork
         try:

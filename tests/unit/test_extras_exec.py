@@ -147,7 +147,8 @@ def test_launch_runs_move_net_device_between_rootfs_and_the_hooks(monkeypatch):
 def test_pyroute2_is_imported_only_when_a_device_moves():
     code = ("import sys, json\n"
             "from pyrunc.executor import base\n"
-            "base._load_handlers()\n"
+            "for name in set(base._MODULE_OF.values()):\n"
+            "    __import__('pyrunc.executor.' + name)\n"
             "from pyrunc.plan.build import build_plan\n"
             "from pyrunc.commands.features import describe\n"
             "describe()\n"

@@ -195,8 +195,9 @@ def check(step, cs, sys):   # noqa: C901 - one branch per step type, on purpose
         # launch() made the clone; in the init the step only says it is the init
         assert cs == []
     elif kind == "ForkInit":
-        if calls(cs, "fork_into_cgroup"):
-            (fd,), = calls(cs, "fork_into_cgroup")
+        if calls(cs, "clone_fork"):
+            (flags, fd), = calls(cs, "clone_fork")
+            assert flags == 0
             assert sys.path(fd).startswith("/sys/fs/cgroup/") and calls(cs, "close") == [(fd,)]
         else:
             assert calls(cs, "fork") == [()]
