@@ -78,6 +78,7 @@ fi
 # isolation takes seconds even when nothing is to do.
 stamp="$VENV/.pyrunc-install-stamp"
 want_stamp="$(cat "$HERE/pyproject.toml" "$HERE/setup.py" "$HERE/pyrunc/_libc_build.py" \
+                  "$HERE/pyrunc/clone_vm.c" \
               | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ] && [ -x "$VENV/bin/pyrunc" ] \
    && (cd "$HERE" && "$VENV/bin/python" -c 'import pyrunc._libc, pytest, hypothesis, jsonschema, prctl, pyroute2') 2>/dev/null

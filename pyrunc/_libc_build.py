@@ -4,7 +4,15 @@ Compiled once at install time so that importing the syscall layer costs no
 cdef parsing on every (short-lived) pyrunc invocation.  Only pyrunc/syscalls.py
 imports the result.
 """
+import os
+
 from cffi import FFI
+
+
+def _read(name):
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name)) as f:
+        return f.read()
+
 
 ffibuilder = FFI()
 
@@ -113,8 +121,28 @@ ffibuilder.cdef("""
                        unsigned long a4, unsigned long a5);
     int pyrunc_rename_exchange(const char *a, const char *b);
     long pyrunc_clone_fork(unsigned long long flags, int cgroup_fd);
+    long pyrunc_clone_vm(unsigned long long flags, int cgroup_fd);
+    extern "Python" void pyrunc_vm_child_main(void);
+    int pyrunc_default_signal(int sig);
 
     /* process attributes and console (executor/process.py, executor/console.py) */
+    #define RLIMIT_CPU ...
+    #define RLIMIT_FSIZE ...
+    #define RLIMIT_DATA ...
+    #define RLIMIT_STACK ...
+    #define RLIMIT_CORE ...
+    #define RLIMIT_RSS ...
+    #define RLIMIT_NPROC ...
+    #define RLIMIT_NOFILE ...
+    #define RLIMIT_MEMLOCK ...
+    #define RLIMIT_AS ...
+    #define RLIMIT_LOCKS ...
+    #define RLIMIT_SIGPENDING ...
+    #define RLIMIT_MSGQUEUE ...
+    #define RLIMIT_NICE ...
+    #define RLIMIT_RTPRIO ...
+    #define RLIMIT_RTTIME ...
+    int pyrunc_setrlimit(int resource, unsigned long long soft, unsigned long long hard);
     #define PROC_SUPER_MAGIC ...
     #define DEVPTS_SUPER_MAGIC ...
     long pyrunc_fstatfs_magic(int fd);
@@ -321,6 +349,12 @@ ffibuilder.set_source("pyrunc._libc", r"""
     }
 
     /* --- process attributes and console --- */
+    #include <sys/resource.h>
+    /* not Python's resource module: its own .so to load on every create */
+    int pyrunc_setrlimit(int resource, unsigned long long soft, unsigned long long hard) {
+        struct rlimit rl = { .rlim_cur = soft, .rlim_max = hard };
+        return setrlimit(resource, &rl);
+    }
     #include <string.h>
     #include <sys/vfs.h>
     #include <sys/ioctl.h>
@@ -506,7 +540,11 @@ ffibuilder.set_source("pyrunc._libc", r"""
     int pyrunc_seccomp_probe_flags(unsigned int flags) {
         return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, NULL);
     }
-""", libraries=["seccomp"])
+""" + _read("clone_vm.c"),
+    libraries=["seccomp"],
+    # clone_vm.c saves and restores the interpreter's thread state, whose
+    # layout the limited API hides
+    py_limited_api=False, define_macros=[("_CFFI_NO_LIMITED_API", None)])
 
 if __name__ == "__main__":
     ffibuilder.compile(verbose=True)

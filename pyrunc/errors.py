@@ -54,6 +54,6 @@ class HookError(RuntimeFailure):
 
 def oserror_text(err):
     """errno text the way Go's syscall.Errno prints it (lower case)."""
-    import os
-    text = os.strerror(err.errno) if err.errno else str(err)
+    import posix
+    text = posix.strerror(err.errno) if err.errno else str(err)
     return text[0].lower() + text[1:] if text else text

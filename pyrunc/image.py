@@ -155,6 +155,9 @@ class ImageFinder:
         self.index = marshal.loads(posix.pread(fd, size, start))
         self.path, self.base = path, start + size
         self.stamp = self._stamp(fd)
+        # our own fd on the image read: the launcher closes its _fd, and a
+        # replaced image stays readable through it (its offsets are ours)
+        self.fd = posix.dup(fd)
         self.spec_type = sys.modules["_frozen_importlib"].ModuleSpec
 
     @staticmethod
@@ -185,14 +188,7 @@ class ImageFinder:
     def exec_module(self, module):
         spec = module.__spec__
         offset, length = self.index[spec.name][4:]
-        # by path each time: an fd kept open would be closed by create's
-        # child, and its number reused
-        fd = posix.open(self.path, posix.O_RDONLY | posix.O_CLOEXEC)
-        try:
-            same = self._stamp(fd) == self.stamp
-            data = posix.pread(fd, length, self.base + offset) if same else None
-        finally:
-            posix.close(fd)
+        data = self._pread(length, self.base + offset)
         if data is None:
             # install.sh wrote a new image since we read the index: its
             # offsets are not ours, so this one module is imported normally
@@ -200,6 +196,20 @@ class ImageFinder:
             loader(spec.name, spec.origin).exec_module(module)
             return
         exec(marshal.loads(data), module.__dict__)
+
+    def _pread(self, length, offset):
+        """From our fd; after create's child closed it (its number maybe
+        reused: the identity says), from the path, if it is the same file."""
+        try:
+            if self._stamp(self.fd) == self.stamp:
+                return posix.pread(self.fd, length, offset)
+        except OSError:
+            pass
+        fd = posix.open(self.path, posix.O_RDONLY | posix.O_CLOEXEC)
+        try:
+            return posix.pread(fd, length, offset) if self._stamp(fd) == self.stamp else None
+        finally:
+            posix.close(fd)
 
 
 if __name__ == "__main__":

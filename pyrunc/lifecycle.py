@@ -6,6 +6,7 @@ import posix   # not os: see pyrunc/state.py
 import sys
 import _signal as signal   # the C module: `signal` imports enum (~3 ms a call)
 
+from pyrunc import pathstr
 from pyrunc.errors import ContainerNotFound, RuntimeFailure, StateError, UsageError
 from pyrunc.log import log
 from pyrunc.state import OCI_VERSION, Container, State, proc_start_time, rfc3339_now
@@ -18,13 +19,12 @@ def _hooks_from_dicts(dicts):
 
 def write_pid_file(path, pid):
     # containerd parses it strictly: the decimal pid and no newline
-    import os   # create and exec: loaded by then anyway
-    path = os.path.abspath(path)
-    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
+    path = pathstr.abspath(path)
+    tmp = pathstr.join(pathstr.dirname(path), "." + pathstr.basename(path) + ".tmp")
     try:
         with open(tmp, "w") as f:
             f.write(str(pid))
-        os.rename(tmp, path)
+        posix.rename(tmp, path)
     except OSError as e:
         from pyrunc.errors import oserror_text
         raise RuntimeFailure(f"failed to write pid file {path}: {oserror_text(e)}") from None
@@ -39,9 +39,8 @@ def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=Fa
     start_now (`run`): start it too, where nothing needs the init to wait for a
     separate start (no startContainer hooks): the init execs the program as
     soon as it is set up, and the poststart hooks run here; started says so."""
-    import os   # loaded by the planner anyway
     from pyrunc.spec.loader import load_bundle
-    bundle = os.path.abspath(bundle)
+    bundle = pathstr.abspath(bundle)
     config = load_bundle(bundle)
     if config.process is None:
         raise UsageError("config.json: process is required to create a container")
@@ -88,6 +87,8 @@ def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=Fa
         pid = launch(plan, config, c, console_socket=console_socket, preserve_fds=preserve_fds,
                      on_pid=on_pid, creating_state=creating_state,
                      cgroup_created=st.cgroups_created)
+        if st.pid != pid:   # a vfork'd init: on_pid was not called
+            st.pid, st.init_start_time = pid, proc_start_time(pid) or 0
         st.status_hint = "created"
         c.save(st)
         if pid_file:

@@ -22,9 +22,10 @@ Rules, as runc 1.1 has them unless said otherwise:
 
 Imported by the CLI on every command: the standard library only, nothing heavy.
 """
-import os
+import posix
 import stat
 
+from pyrunc import pathstr
 from pyrunc.errors import RuntimeFailure
 
 NAME = "pyrunc"
@@ -44,7 +45,7 @@ def in_user_namespace(uid_map="/proc/self/uid_map"):
 
 def is_rootless():
     """Whether cgroups and ids must be handled as an unprivileged user would."""
-    return os.geteuid() != 0 or in_user_namespace()
+    return posix.geteuid() != 0 or in_user_namespace()
 
 
 # --- the state root ----------------------------------------------------------------
@@ -63,20 +64,22 @@ def _xdg_honoured(env, euid, userns):
 
 def state_root_path(env=None, euid=None, userns=None, run_user="/run/user"):
     """(path, private) for the default --root; private: a non-root dir to make and vet."""
-    env = os.environ if env is None else env
-    euid = os.geteuid() if euid is None else euid
+    if env is None:
+        import os   # rootless callers only: root's create and run never get here
+        env = os.environ
+    euid = posix.geteuid() if euid is None else euid
     if euid == 0 and userns is None:
         userns = in_user_namespace()
     xdg = _xdg_honoured(env, euid, bool(userns))
     if xdg:
-        return os.path.join(xdg, NAME), True
+        return pathstr.join(xdg, NAME), True
     if euid == 0:
         return f"/run/{NAME}", False
-    login_dir = os.path.join(run_user, str(euid))
+    login_dir = pathstr.join(run_user, str(euid))
     try:
-        st = os.stat(login_dir)
+        st = posix.stat(login_dir)
         if stat.S_ISDIR(st.st_mode) and st.st_uid == euid and not st.st_mode & 0o077:
-            return os.path.join(login_dir, NAME), True
+            return pathstr.join(login_dir, NAME), True
     except OSError:
         pass
     return f"/tmp/{NAME}-{euid}", True
@@ -86,7 +89,7 @@ def state_root(env=None):
     """The default --root, created and vetted when it is a non-root one."""
     path, private = state_root_path(env)
     if private:
-        ensure_private_dir(path, os.geteuid())
+        ensure_private_dir(path, posix.geteuid())
     return path
 
 
@@ -95,17 +98,17 @@ def ensure_private_dir(path, euid):
     an existing one: our own real directory, writable by nobody else."""
     try:
         try:
-            os.mkdir(path, 0o700)
+            posix.mkdir(path, 0o700)
         except FileNotFoundError:
-            os.makedirs(path, 0o700)   # a missing $XDG_RUNTIME_DIR too, as runc's MkdirAll
-        os.chmod(path, 0o1700)
+            pathstr.makedirs(path, 0o700)   # a missing $XDG_RUNTIME_DIR too, as runc's MkdirAll
+        posix.chmod(path, 0o1700)
     except FileExistsError:
         pass
     except OSError as e:
         from pyrunc.errors import oserror_text
         raise RuntimeFailure(f"cannot create the state directory {path}: "
                              f"{oserror_text(e)}") from None
-    st = os.lstat(path)
+    st = posix.lstat(path)
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
         raise RuntimeFailure(f"state directory {path} is not a directory: refusing to use "
                              "it (pass --root)")
@@ -126,10 +129,13 @@ def maps_only_own_id(maps, own_id):
 
 def find_helper(name, path=None):
     """Absolute path of newuidmap/newgidmap, or None."""
-    dirs = (path if path is not None else os.environ.get("PATH", "")).split(":")
+    if path is None:
+        import os   # only to write id maps without root
+        path = os.environ.get("PATH", "")
+    dirs = path.split(":")
     for d in [d for d in dirs if d.startswith("/")] + ["/usr/bin", "/bin", "/usr/sbin"]:
-        candidate = os.path.join(d, name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+        candidate = pathstr.join(d, name)
+        if pathstr.isfile(candidate) and posix.access(candidate, posix.X_OK):
             return candidate
     return None
 
@@ -183,17 +189,17 @@ def cgroup_usable(dir_, base):
     an existing dir_ needs its cgroup.procs writable, a missing one its nearest
     existing ancestor writable (a delegated subtree)."""
     d = dir_
-    while not os.path.isdir(d):
-        if len(d) <= len(base) or d == os.path.dirname(d):
+    while not pathstr.isdir(d):
+        if len(d) <= len(base) or d == pathstr.dirname(d):
             return False
-        d = os.path.dirname(d)
+        d = pathstr.dirname(d)
     if d == dir_:
-        return _writable(os.path.join(d, "cgroup.procs"))
+        return _writable(pathstr.join(d, "cgroup.procs"))
     return _writable(d)
 
 
 def _writable(path):
     try:
-        return os.access(path, os.W_OK, effective_ids=True)
+        return posix.access(path, posix.W_OK, effective_ids=True)
     except NotImplementedError:
-        return os.access(path, os.W_OK)
+        return posix.access(path, posix.W_OK)

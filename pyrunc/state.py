@@ -86,8 +86,7 @@ def is_frozen(paths):
 def default_root():
     """/run/pyrunc for root; for others $XDG_RUNTIME_DIR/pyrunc or a vetted private
     fallback (the rules are in pyrunc/rootless.py)."""
-    # os.geteuid is posix.geteuid; os is asked when something loaded it (tests fake the euid)
-    euid = sys.modules.get("os", posix).geteuid()
+    euid = posix.geteuid()
     # posix.environ is the dict under os.environ: it sees os.environ's changes
     if euid == 0 and posix.environ.get(b"XDG_RUNTIME_DIR", b"") == b"":
         return "/run/pyrunc"     # the common case, without reading /proc/self/uid_map
@@ -285,16 +284,16 @@ class Container:
     # --- creation -------------------------------------------------------
     def make_dir(self):
         """Claim the id atomically (mkdir) and lock the new directory."""
-        import os   # create: os is loaded by then anyway
+        from pyrunc.pathstr import makedirs   # create only
         try:
-            os.makedirs(self.root, mode=0o700, exist_ok=True)   # as runc
-            os.mkdir(self.dir, 0o711)
+            makedirs(self.root, mode=0o700, exist_ok=True)   # as runc
+            posix.mkdir(self.dir, 0o711)
         except FileExistsError:
             raise ContainerExists(self.id) from None
         except OSError as e:
             raise RuntimeFailure(f"cannot create the state directory {self.dir}: "
-                                 f"{os.strerror(e.errno).lower()}") from None
-        fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                                 f"{posix.strerror(e.errno).lower()}") from None
+        fd = posix.open(self.dir, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
         fcntl.flock(fd, fcntl.LOCK_EX)
         self._lock_fd = fd
 

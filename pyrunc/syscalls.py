@@ -5,30 +5,32 @@ so that a recording double (tests/doubles.py) can stand in for this module and
 the plan/executor logic can be tested without root.  Functions raise OSError
 with errno set and, where there is one, the path that failed.
 """
+import posix
 import _socket   # the C module: `socket` imports enum and selectors (~2 ms)
 import errno
-import os
+
 import sys as _sys
 
+from pyrunc import pathstr
 from pyrunc._libc import ffi, lib
 
 C = lib  # constants: C.CLONE_NEWNS, C.MS_BIND, C.RESOLVE_IN_ROOT, ...
 
-O_PATH = os.O_PATH
-O_CLOEXEC = os.O_CLOEXEC
-O_DIRECTORY = os.O_DIRECTORY
-O_NOFOLLOW = os.O_NOFOLLOW
+O_PATH = posix.O_PATH
+O_CLOEXEC = posix.O_CLOEXEC
+O_DIRECTORY = posix.O_DIRECTORY
+O_NOFOLLOW = posix.O_NOFOLLOW
 
 
 def _check(ret, *paths):
     if ret < 0:
         err = ffi.errno
-        raise OSError(err, os.strerror(err), *paths[:2])
+        raise OSError(err, posix.strerror(err), *paths[:2])
     return ret
 
 
 def _b(s):
-    return None if s is None else os.fsencode(s)
+    return None if s is None else pathstr.fsencode(s)
 
 
 # --- namespaces -------------------------------------------------------------
@@ -83,11 +85,11 @@ def openat2(dirfd, path, flags, mode=0, resolve=0):
 
 
 def open(path, flags, mode=0o777, dir_fd=None):
-    return os.open(path, flags | O_CLOEXEC, mode, dir_fd=dir_fd)
+    return posix.open(path, flags | O_CLOEXEC, mode, dir_fd=dir_fd)
 
 
 def close(fd):
-    os.close(fd)
+    posix.close(fd)
 
 
 def close_range_cloexec(first):
@@ -96,7 +98,7 @@ def close_range_cloexec(first):
 
 
 def mkdirat(dirfd, name, mode=0o755):
-    os.mkdir(name, mode, dir_fd=dirfd)
+    posix.mkdir(name, mode, dir_fd=dirfd)
 
 
 def mknodat(dirfd, name, mode, dev):
@@ -104,35 +106,35 @@ def mknodat(dirfd, name, mode, dev):
 
 
 def symlinkat(target, dirfd, name):
-    os.symlink(target, name, dir_fd=dirfd)
+    posix.symlink(target, name, dir_fd=dirfd)
 
 
 def fstat(fd):
-    return os.fstat(fd)
+    return posix.fstat(fd)
 
 
 def fchown(fd, uid, gid):
-    os.fchown(fd, uid, gid)
+    posix.fchown(fd, uid, gid)
 
 
 def fchmod(fd, mode):
-    os.fchmod(fd, mode)
+    posix.fchmod(fd, mode)
 
 
 def fchdir(fd):
-    os.fchdir(fd)
+    posix.fchdir(fd)
 
 
 def chdir(path):
-    os.chdir(path)
+    posix.chdir(path)
 
 
 def write(fd, data):
-    return os.write(fd, data)
+    return posix.write(fd, data)
 
 
 def dup2(fd, fd2, inheritable=True):
-    return os.dup2(fd, fd2, inheritable)
+    return posix.dup2(fd, fd2, inheritable)
 
 
 # rootfs helpers: O_PATH fds cannot be fchown'd/fchmod'd, so those go through
@@ -140,18 +142,18 @@ def dup2(fd, fd2, inheritable=True):
 # O_PATH|O_NOFOLLOW symlink fd.
 
 def readlinkat(dirfd, path):
-    return os.readlink(path, dir_fd=dirfd)
+    return posix.readlink(path, dir_fd=dirfd)
 
 
 def fstatvfs(fd):
-    return os.fstatvfs(fd)
+    return posix.fstatvfs(fd)
 
 
 def unlinkat(dirfd, name, is_dir=False):
     if is_dir:
-        os.rmdir(name, dir_fd=dirfd)
+        posix.rmdir(name, dir_fd=dirfd)
     else:
-        os.unlink(name, dir_fd=dirfd)
+        posix.unlink(name, dir_fd=dirfd)
 
 
 def rename_exchange(a, b):
@@ -160,23 +162,23 @@ def rename_exchange(a, b):
 
 
 def chown(path, uid, gid):
-    os.chown(path, uid, gid)
+    posix.chown(path, uid, gid)
 
 
 def chmod(path, mode):
-    os.chmod(path, mode)
+    posix.chmod(path, mode)
 
 
 def read_file(path, dir_fd=None):
     """Whole contents of a small (proc) file, as bytes."""
-    fd = os.open(path, os.O_RDONLY | O_CLOEXEC, dir_fd=dir_fd)
+    fd = posix.open(path, posix.O_RDONLY | O_CLOEXEC, dir_fd=dir_fd)
     try:
         chunks = []
-        while chunk := os.read(fd, 65536):
+        while chunk := posix.read(fd, 65536):
             chunks.append(chunk)
         return b"".join(chunks)
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def copy_tree(src_dirfd, dst_dirfd):
@@ -233,36 +235,31 @@ def keyring_setperm(serial, perm):
 
 
 def umask(mask):
-    return os.umask(mask)
+    return posix.umask(mask)
 
 
 def setrlimit(resource, soft, hard):
-    import resource as _resource
-    try:
-        _resource.setrlimit(resource, (soft, hard))
-    except ValueError as e:
-        # CPython turns EPERM/EINVAL into ValueError; callers want the errno
-        err = errno.EPERM if "raise maximum" in str(e) else errno.EINVAL
-        raise OSError(err, os.strerror(err)) from None
+    """resource: C.RLIMIT_*; soft, hard: as in the spec (2^64-1: unlimited)."""
+    _check(lib.pyrunc_setrlimit(resource, soft, hard))
 
 
 def setsid():
-    os.setsid()
+    posix.setsid()
 
 
 # --- process setup: user, caps, cwd, fds, network (executor/process.py) ----
 
 def stat(path):
     """stat(2), following symlinks (how Go's exec.LookPath looks at a candidate)."""
-    return os.stat(path)
+    return posix.stat(path)
 
 
 def getcwd():
-    return os.getcwd()
+    return posix.getcwd()
 
 
 def set_inheritable(fd, inheritable):
-    os.set_inheritable(fd, inheritable)
+    posix.set_inheritable(fd, inheritable)
 
 
 def fstatfs_magic(fd):
@@ -283,7 +280,7 @@ def sched_setattr(pid, policy, flags=0, nice=0, priority=0, runtime=0, deadline=
 
 
 def sched_setaffinity(pid, cpus):
-    os.sched_setaffinity(pid, cpus)
+    posix.sched_setaffinity(pid, cpus)
 
 
 def ioprio_set(which, who, ioprio):
@@ -369,22 +366,54 @@ def _rights(fds):
 
 
 def fork():
-    return os.fork()
+    return posix.fork()
 
 
 def clone_fork(flags, cgroup_fd=-1):
-    """os.fork() with clone flags (CLONE_NEW*: the child is born in new
+    """posix.fork() with clone flags (CLONE_NEW*: the child is born in new
     namespaces), born in the cgroup2 directory cgroup_fd unless it is -1."""
     return _check(lib.pyrunc_clone_fork(flags, cgroup_fd))
 
 
-def execve(path, args, env):
-    os.execve(path, args, env)
+def default_signal(sig):
+    """The default disposition for sig (the kernel's; Python's table untouched)."""
+    _check(lib.pyrunc_default_signal(sig))
 
+
+_vm_child = None        # what the child of clone_vm runs
+_vm_attached = False    # _run_vm_child given to the C side (first clone_vm)
+
+
+def clone_vm(flags, cgroup_fd, child):
+    """clone_fork's flags and cgroup, but the child runs child() in our
+    memory while we sleep (CLONE_VM | CLONE_VFORK, pyrunc/clone_vm.c):
+    returns the pid once it has exec'd or exited.  child() must do one or
+    the other, and must not wait for us.  OSError EBUSY: we have threads;
+    ENOSYS: not on this architecture."""
+    global _vm_child, _vm_attached
+    if not _vm_attached:
+        ffi.def_extern(name="pyrunc_vm_child_main")(_run_vm_child)
+        _vm_attached = True
+    _vm_child = child
+    try:
+        return _check(lib.pyrunc_clone_vm(flags, cgroup_fd))
+    finally:
+        _vm_child = None
+
+
+def _run_vm_child():
+    try:
+        _vm_child()
+    finally:
+        posix._exit(127)   # never back into C: child() execs or exits
+
+
+def execve(path, args, env):
+    posix.execve(path, args, env)
 
 
 def fexecve(fd, args, env):
-    os.execve(fd, args, env)
+    posix.execve(fd, args, env)
 
 
 MFD_EXEC = 0x10   # linux >= 6.3; where vm.memfd_noexec is 1, memfds are not executable without it
@@ -394,21 +423,21 @@ def sealed_memfd(name, data, executable=False):
     """A close-on-exec memfd holding data, sealed: nobody can write, grow,
     shrink or unseal it any more, whatever their privileges."""
     import fcntl   # a small C module, needed by create only
-    flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
+    flags = posix.MFD_CLOEXEC | posix.MFD_ALLOW_SEALING
     try:
-        fd = os.memfd_create(name, flags | (MFD_EXEC if executable else 0))
+        fd = posix.memfd_create(name, flags | (MFD_EXEC if executable else 0))
     except OSError as e:
         if not executable or e.errno != errno.EINVAL:
             raise
-        fd = os.memfd_create(name, flags)   # a kernel before 6.3: no such flag, all executable
+        fd = posix.memfd_create(name, flags)   # a kernel before 6.3: no such flag, all executable
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[posix.write(fd, view):]
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK
                     | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
     except BaseException:
-        os.close(fd)
+        posix.close(fd)
         raise
     return fd
 
@@ -431,7 +460,7 @@ def seccomp_native_arch():
 def _scmp(ret):
     # libseccomp returns -errno instead of setting errno
     if ret < 0:
-        raise OSError(-ret, os.strerror(-ret))
+        raise OSError(-ret, posix.strerror(-ret))
     return ret
 
 
@@ -462,13 +491,13 @@ def seccomp_add_rule(ctx, action, nr, conds=()):
 
 def seccomp_export(ctx):
     """The filter's BPF program as bytes (struct sock_filter[])."""
-    fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
+    fd = posix.memfd_create("seccomp-bpf", posix.MFD_CLOEXEC)
     try:
         _scmp(lib.seccomp_export_bpf(ctx, fd))
-        size = os.lseek(fd, 0, os.SEEK_CUR)
-        return os.pread(fd, size, 0)
+        size = posix.lseek(fd, 0, 1)
+        return posix.pread(fd, size, 0)
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def seccomp_load(bpf, flags):
@@ -491,7 +520,7 @@ def unix_connect(path):
         s.connect(path)
     except OSError as e:
         s.close()
-        raise OSError(e.errno, os.strerror(e.errno), path) from None
+        raise OSError(e.errno, posix.strerror(e.errno), path) from None
     return s.detach()
 
 
@@ -510,21 +539,21 @@ def send_all_with_fds(sock_fd, payload, fds):
 # --- cgroups (executor/cgroups.py, executor/bpf.py) --------------------------
 
 def mkdir(path, mode=0o755):
-    os.mkdir(path, mode)
+    posix.mkdir(path, mode)
 
 
 def rmdir(path):
-    os.rmdir(path)
+    posix.rmdir(path)
 
 
 def write_file(path, data):
     """Write data to an existing file in ONE write(2): cgroupfs takes each write
     as one value, so a value must never be split."""
-    fd = os.open(path, os.O_WRONLY | O_CLOEXEC)
+    fd = posix.open(path, posix.O_WRONLY | O_CLOEXEC)
     try:
-        os.write(fd, data.encode() if isinstance(data, str) else data)
+        posix.write(fd, data.encode() if isinstance(data, str) else data)
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def bpf_prog_load(prog_type, insns, license="Apache-2.0"):
@@ -540,8 +569,8 @@ def bpf_prog_load(prog_type, insns, license="Apache-2.0"):
     if fd < 0:
         err = ffi.errno
         text = ffi.string(log).decode(errors="replace").strip()
-        raise OSError(err, os.strerror(err) + (f" (verifier: {text})" if text else ""))
-    os.set_inheritable(fd, False)
+        raise OSError(err, posix.strerror(err) + (f" (verifier: {text})" if text else ""))
+    posix.set_inheritable(fd, False)
     return fd
 
 
@@ -563,11 +592,11 @@ def bpf_prog_query(target_fd, attach_type):
             return [ids[i] for i in range(count[0])]
         err = ffi.errno
         if err != errno.ENOSPC or count[0] <= room:
-            raise OSError(err, os.strerror(err))
+            raise OSError(err, posix.strerror(err))
         room = count[0]
 
 
 def bpf_prog_get_fd_by_id(prog_id):
     fd = _check(lib.pyrunc_bpf_prog_get_fd_by_id(prog_id))
-    os.set_inheritable(fd, False)
+    posix.set_inheritable(fd, False)
     return fd

@@ -21,6 +21,7 @@ exec = ready -> execve (exec only).
 import json
 import os
 import stat
+import sys
 import time
 
 _current = None        # the Invocation this process records, when instrumented
@@ -49,6 +50,11 @@ def faults_act_after_start():
     """Whether a step fault rule may act in the init during `start`."""
     faults = _current.faults if _current is not None else None
     return faults is not None and faults.act_after_start()
+
+
+def faults_armed():
+    """Whether fault rules are in force in this process (--faults)."""
+    return _current is not None and _current.faults is not None
 
 
 def write_now(end, signal=None):
@@ -202,8 +208,9 @@ def open_fds():
         fds = sorted(int(n) for n in os.listdir("/proc/self/fd") if int(n) > 2)
     except OSError:
         return {}
-    described = ((fd, describe_fd(fd)) for fd in fds)
-    # the fd listdir used is closed by now
+    own = {getattr(f, "fd", None) for f in sys.meta_path if type(f).__name__ == "ImageFinder"}
+    described = ((fd, describe_fd(fd)) for fd in fds if fd not in own)
+    # the fd listdir used is closed by now; the launcher's image is ours
     return {str(fd): what for fd, what in described if what != "closed"}
 
 

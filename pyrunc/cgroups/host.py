@@ -6,9 +6,9 @@ probe() reads /proc/self/mountinfo and /proc/self/cgroup once; the parsing is
 pure so that tests describe any host as text.  The planner takes the result
 as an argument, which is how it stays pure.
 """
-import os
-import posixpath
+import posix
 
+from pyrunc import pathstr
 from pyrunc.record import Record
 
 # v1 controllers runc places a container in, plus the named systemd hierarchy
@@ -55,8 +55,8 @@ class HostCgroups(Record):
 
 def join_under(base, path):
     """base + path, path treated as relative even when it starts with "/"."""
-    path = posixpath.normpath("/" + path).lstrip("/")
-    return posixpath.join(base, path) if path else base
+    path = pathstr.normpath("/" + path).lstrip("/")
+    return pathstr.join(base, path) if path else base
 
 
 def _rel(path, root):
@@ -174,14 +174,14 @@ def _probe_now():
     mountinfo = _read("/proc/self/mountinfo")
     proc_cgroup = _read("/proc/self/cgroup")
     try:
-        sizes = sorted((hugepage_size_name(n) for n in os.listdir("/sys/kernel/mm/hugepages")
+        sizes = sorted((hugepage_size_name(n) for n in posix.listdir("/sys/kernel/mm/hugepages")
                         if n.startswith("hugepages-")), key=_size_key)
     except OSError:
         sizes = []
-    host = build(mountinfo, proc_cgroup, systemd=os.path.exists(SYSTEMD_SOCKET),
+    host = build(mountinfo, proc_cgroup, systemd=pathstr.exists(SYSTEMD_SOCKET),
                  hugepage_sizes=sizes)
     if host.v2_mount:
-        ctrls = _read(posixpath.join(host.v2_mount, "cgroup.controllers")).split()
+        ctrls = _read(pathstr.join(host.v2_mount, "cgroup.controllers")).split()
         host = HostCgroups(host.v1, host.v2_mount, host.v2_root, host.v2_own, tuple(ctrls),
                            host.systemd, host.hugepage_sizes)
     return host

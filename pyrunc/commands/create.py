@@ -1,11 +1,11 @@
-import os
+import posix
 
 from pyrunc.cli import rootless_flag
 from pyrunc.lifecycle import create
 
 
 def main(g, a):
-    create(g["root"], a.args[0], a.flags.get("bundle") or os.getcwd(),
+    create(g["root"], a.args[0], a.flags.get("bundle") or posix.getcwd(),
            pid_file=a.flags.get("pid_file"), console_socket=a.flags.get("console_socket"),
            no_pivot=a.flags.get("no_pivot", False), preserve_fds=a.flags.get("preserve_fds", 0),
            no_new_keyring=a.flags.get("no_new_keyring", False),

@@ -1,5 +1,5 @@
 """run = create + start, then (unless --detach) wait, forward signals, delete."""
-import os
+import posix
 import _signal as signal   # the C module: `signal` imports enum (~3 ms a call)
 
 from pyrunc.cli import rootless_flag
@@ -24,7 +24,7 @@ def main(g, a):
         # signals that arrive before the init exists are replayed to it
         for s in FORWARDED:
             signal.signal(s, lambda n, _f: pending.append(n))
-    pid, console, started = create(root, cid, a.flags.get("bundle") or os.getcwd(),
+    pid, console, started = create(root, cid, a.flags.get("bundle") or posix.getcwd(),
                  pid_file=a.flags.get("pid_file"), console_socket=a.flags.get("console_socket"),
                  no_pivot=a.flags.get("no_pivot", False),
                  preserve_fds=a.flags.get("preserve_fds", 0), detach=detach,
@@ -57,16 +57,16 @@ def main(g, a):
 
 
 def _exit_code(status):
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
+    if posix.WIFSIGNALED(status):
+        return 128 + posix.WTERMSIG(status)
+    return posix.WEXITSTATUS(status)
 
 
 def _wait_status(pid, block):
     """Reap children (we are a subreaper); pid's exit code once it has exited, else None."""
     while True:
         try:
-            got, status = os.waitpid(-1, 0 if block else os.WNOHANG)
+            got, status = posix.waitpid(-1, 0 if block else posix.WNOHANG)
         except ChildProcessError:
             return 255
         if got == 0:
@@ -79,7 +79,7 @@ def forward_signals(pid, pending=()):
     """Pass the signals we get on to pid (and replay those that came early)."""
     def forward(n, _frame):
         try:
-            os.kill(pid, n)
+            posix.kill(pid, n)
         except ProcessLookupError:
             pass
     for s in FORWARDED:

@@ -20,9 +20,9 @@ The cgroupfs mounts and binds are read-only unless the options say rw
 (CVE-2023-25809).  The tmpfs itself stays writable, as with runc.
 """
 import errno
-import os
-import posixpath
+import posix
 
+from pyrunc import pathstr
 from pyrunc.cgroups.host import mountinfo_entries
 from pyrunc.executor import paths
 from pyrunc.executor import mounts as mnt
@@ -87,15 +87,16 @@ def probe_layout(mountinfo, proc_cgroup):
         for ctrls, path in proc_cgroup:
             if ctrls and set(ctrls) <= opts and ctrls not in seen:
                 seen.add(ctrls)
-                hierarchies.append(Hierarchy(posixpath.basename(m.mountpoint),
+                hierarchies.append(Hierarchy(pathstr.basename(m.mountpoint),
                                              ",".join(ctrls), _host_dir(m, path)))
                 break
     return CgroupLayout(False, tuple(hierarchies))
 
 
 def _host_dir(m, own):
-    rel = posixpath.relpath(own, m.root) if own.startswith(m.root) else "."
-    return posixpath.normpath(posixpath.join(m.mountpoint, rel))
+    root = m.root.rstrip("/")
+    rel = own[len(root):] if own == root or own.startswith(root + "/") else ""
+    return pathstr.normpath(m.mountpoint + rel)
 
 
 def probe(sys):
@@ -125,7 +126,7 @@ def _mount_v1(step, ctx, layout):
                     step.propagation).close(sys)
     fast = not step.cgroupns and not ctx.userns and not step.propagation
     for h in layout.hierarchies:
-        dest = posixpath.join(step.destination, h.name)
+        dest = pathstr.join(step.destination, h.name)
         if fast:
             fast = _clone_bind(step, ctx, h.source, dest, h.name)
             if fast:
@@ -196,7 +197,7 @@ def _clone_bind(step, ctx, source, dest, name):
                            C.MOVE_MOUNT_T_EMPTY_PATH)
         except OSError as e:
             raise mnt.MountCallError(e.errno, f"mount {source}:{dest} (move_mount): "
-                                              f"{os.strerror(e.errno).lower()}") from None
+                                              f"{posix.strerror(e.errno).lower()}") from None
         return True
     finally:
         for fd in (target, tree, src):

@@ -8,8 +8,8 @@ ctx.extra["cgroup_created"] as soon as it exists, so a failure halfway still
 leaves a complete list for cleanup.
 """
 import errno
-import posixpath
 
+from pyrunc import pathstr
 from pyrunc.errors import ConfigError, RuntimeFailure, oserror_text
 from pyrunc.executor.base import handles
 from pyrunc.plan import devices as dev
@@ -50,7 +50,7 @@ def create_cgroup(step, ctx):
     rel = step.dir[len(step.base):].strip("/")
     parent, made_leaf = step.base, False
     for part in rel.split("/"):
-        path = posixpath.join(parent, part)
+        path = pathstr.join(parent, part)
         try:
             sys.mkdir(path, 0o755)
             created.append(path)
@@ -63,7 +63,7 @@ def create_cgroup(step, ctx):
             _inherit_cpuset(sys, parent, path)
         parent = path
     if not made_leaf:
-        procs = _read(sys, posixpath.join(step.dir, "cgroup.procs")).split()
+        procs = _read(sys, pathstr.join(step.dir, "cgroup.procs")).split()
         if procs:
             raise ConfigError("linux.cgroupsPath", f"cgroup {step.dir} is not empty: "
                               f"{len(procs)} process(es) found")
@@ -72,22 +72,22 @@ def create_cgroup(step, ctx):
 def _inherit_cpuset(sys, parent, path):
     # a v1 cpuset cgroup starts with no cpus and mems and then refuses every task
     for name in ("cpuset.cpus", "cpuset.mems"):
-        if _read(sys, posixpath.join(path, name)):
+        if _read(sys, pathstr.join(path, name)):
             continue
-        value = _read(sys, posixpath.join(parent, name))
+        value = _read(sys, pathstr.join(parent, name))
         if value:
-            _write(sys, "linux.cgroupsPath", posixpath.join(path, name), value)
+            _write(sys, "linux.cgroupsPath", pathstr.join(path, name), value)
 
 
 @handles(EnableControllers)
 def enable_controllers(step, ctx):
     sys = ctx.sys
-    have = _read(sys, posixpath.join(step.dir, "cgroup.controllers")).split()
-    on = set(_read(sys, posixpath.join(step.dir, "cgroup.subtree_control")).split())
+    have = _read(sys, pathstr.join(step.dir, "cgroup.controllers")).split()
+    on = set(_read(sys, pathstr.join(step.dir, "cgroup.subtree_control")).split())
     want = [c for c in have if c not in on]
     if not want:
         return
-    path = posixpath.join(step.dir, "cgroup.subtree_control")
+    path = pathstr.join(step.dir, "cgroup.subtree_control")
     try:
         sys.write_file(path, " ".join("+" + c for c in want))
     except OSError:
@@ -105,7 +105,7 @@ def enable_controllers(step, ctx):
 def write_cgroup_file(step, ctx):
     sys = ctx.sys
     for name, value in ((step.file, step.value),) + tuple(step.fallback):
-        path = posixpath.join(step.dir, name)
+        path = pathstr.join(step.dir, name)
         try:
             sys.write_file(path, value)
             return
@@ -135,7 +135,7 @@ def set_memory_limits(step, ctx):
 
 def _check_usage(sys, step, usage_file):
     if step.check_before_update and step.limit > 0:
-        usage = _int(_read(sys, posixpath.join(step.dir, usage_file)), 0)
+        usage = _int(_read(sys, pathstr.join(step.dir, usage_file)), 0)
         if step.limit < usage:
             raise ConfigError("linux.resources.memory.limit",
                               f"new limit {step.limit} is below the current usage {usage} "
@@ -144,8 +144,8 @@ def _check_usage(sys, step, usage_file):
 
 def _memory_v1(step, sys):
     f = "linux.resources.memory"
-    limit_file = posixpath.join(step.dir, "memory.limit_in_bytes")
-    swap_file = posixpath.join(step.dir, "memory.memsw.limit_in_bytes")
+    limit_file = pathstr.join(step.dir, "memory.limit_in_bytes")
+    swap_file = pathstr.join(step.dir, "memory.memsw.limit_in_bytes")
     limit, swap = step.limit, step.swap
     swap_exists = _exists(sys, swap_file)
     if limit == -1 and swap == 0 and swap_exists:
@@ -159,8 +159,8 @@ def _memory_v1(step, sys):
             sys.write_file(limit_file, str(limit))
         except OSError as e:
             if e.errno == errno.EBUSY:
-                usage = _read(sys, posixpath.join(step.dir, "memory.usage_in_bytes"))
-                peak = _read(sys, posixpath.join(step.dir, "memory.max_usage_in_bytes"))
+                usage = _read(sys, pathstr.join(step.dir, "memory.usage_in_bytes"))
+                peak = _read(sys, pathstr.join(step.dir, "memory.max_usage_in_bytes"))
                 raise ConfigError(f"{f}.limit", f"unable to set memory limit to {limit} "
                                   f"(current usage: {usage}, peak usage: {peak})") from None
             raise ConfigError(f"{f}.limit", f'failed to write "{limit}" to {limit_file}: '
@@ -188,16 +188,16 @@ def _memory_v2(step, sys):
     f = "linux.resources.memory"
     _check_usage(sys, step, "memory.current")
     if step.limit:
-        _write(sys, f"{f}.limit", posixpath.join(step.dir, "memory.max"),
+        _write(sys, f"{f}.limit", pathstr.join(step.dir, "memory.max"),
                "max" if step.limit == -1 else str(step.limit))
-    limit = step.limit or _int(_read(sys, posixpath.join(step.dir, "memory.max")))
+    limit = step.limit or _int(_read(sys, pathstr.join(step.dir, "memory.max")))
     try:
         value = swap_v2(step.swap, limit)
     except ValueError as e:
         raise ConfigError(f"{f}.swap", str(e)) from None
     if value is None:
         return
-    path = posixpath.join(step.dir, "memory.swap.max")
+    path = pathstr.join(step.dir, "memory.swap.max")
     try:
         sys.write_file(path, value)
     except FileNotFoundError:
@@ -212,7 +212,7 @@ def _memory_v2(step, sys):
 @handles(SetCpuMax)
 def set_cpu_max(step, ctx):
     sys = ctx.sys
-    path = posixpath.join(step.dir, "cpu.max")
+    path = pathstr.join(step.dir, "cpu.max")
     cur = _read(sys, path).split() or ["max", "100000"]
     quota = step.quota or _int(cur[0])
     period = step.period or int(cur[1])
@@ -224,10 +224,10 @@ def set_cpu_max(step, ctx):
 @handles(SetDevicesV1)
 def set_devices_v1(step, ctx):
     sys = ctx.sys
-    listing = _read(sys, posixpath.join(step.dir, "devices.list"))
+    listing = _read(sys, pathstr.join(step.dir, "devices.list"))
     current = dev.parse_devices_list(listing) if listing else None
     for name, rule in dev.v1_writes((step.default_allow, step.rules), current):
-        _write(sys, "linux.resources.devices", posixpath.join(step.dir, name), rule)
+        _write(sys, "linux.resources.devices", pathstr.join(step.dir, name), rule)
 
 
 @handles(LoadDeviceFilter)
@@ -245,7 +245,7 @@ def join_cgroup(step, ctx):
     pid = ctx.extra["child_pid"]
     for d in step.dirs:
         try:
-            ctx.sys.write_file(posixpath.join(d, "cgroup.procs"), str(pid))
+            ctx.sys.write_file(pathstr.join(d, "cgroup.procs"), str(pid))
         except OSError as e:
             raise RuntimeFailure(f"cannot join cgroup {d}: {oserror_text(e)}") from None
 
@@ -257,7 +257,7 @@ def enter_cgroups(step, ctx):
     sys = ctx.sys
     for d in step.v1_dirs:
         try:
-            sys.write_file(posixpath.join(d, "tasks"), "0")
+            sys.write_file(pathstr.join(d, "tasks"), "0")
         except OSError as e:
             raise RuntimeFailure(f"cannot join cgroup {d}: {oserror_text(e)}") from None
     if step.v2_dir:
@@ -266,7 +266,6 @@ def enter_cgroups(step, ctx):
         except OSError as e:
             raise RuntimeFailure(f"cannot join cgroup {step.v2_dir}: {oserror_text(e)}") from None
         ctx.extra["cgroup2"] = (step.v2_dir, fd)
-
 
 
 @handles(BornInCgroup)

@@ -8,7 +8,7 @@ makes it its stdio and controlling terminal.  The client (containerd's shim,
 conmon) then owns the master; the init keeps no copy.
 """
 import errno
-import os
+import posix
 import stat
 
 from pyrunc.errors import RuntimeFailure, oserror_text
@@ -16,7 +16,7 @@ from pyrunc.executor import paths
 from pyrunc.executor.base import handles
 from pyrunc.plan.steps import SetupConsole
 
-PTMX_RDEV = os.makedev(5, 2)
+PTMX_RDEV = posix.makedev(5, 2)
 # runc sends the master's file name; clients take only the fd, but some log it
 PAYLOAD = b"/dev/ptmx"
 
@@ -30,7 +30,7 @@ def open_slave(sys, master_fd, console_size=None):
     """
     sys.pty_unlock(master_fd)
     name = f"/dev/pts/{sys.pty_number(master_fd)}"
-    slave = sys.pty_peer(master_fd, os.O_RDWR | os.O_NOCTTY)
+    slave = sys.pty_peer(master_fd, posix.O_RDWR | posix.O_NOCTTY)
     if console_size and console_size[0] and console_size[1]:
         rows, cols = console_size
         try:
@@ -74,7 +74,7 @@ def setup_console(step, ctx):
 def _make_console(step, ctx, root_fd):
     sys = ctx.sys
     try:
-        master = paths.open_in_root(sys, root_fd, "/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY)
+        master = paths.open_in_root(sys, root_fd, "/dev/pts/ptmx", posix.O_RDWR | posix.O_NOCTTY)
     except OSError as e:
         raise RuntimeFailure(f"open /dev/pts/ptmx in the rootfs: {oserror_text(e)} "
                              "(process.terminal needs a devpts mount on /dev/pts)") from None
@@ -126,7 +126,7 @@ def _console_fd(sys, dev_fd):
     except FileNotFoundError:
         try:
             made = sys.openat2(dev_fd, "console",
-                               os.O_WRONLY | os.O_CREAT | os.O_EXCL | sys.O_NOFOLLOW, 0o666,
+                               posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | sys.O_NOFOLLOW, 0o666,
                                resolve)
             sys.close(made)
         except FileExistsError:

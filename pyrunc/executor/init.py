@@ -4,13 +4,13 @@ It carries out the plan's NAMESPACES, ROOTFS, CONTAINER and START phases,
 pausing at the points where `pyrunc create` must act from outside (id maps,
 runtime hooks).  It never returns: it execs the user program or exits.
 """
-import os
+import posix
 import select
 import _signal as signal   # the C module: `signal` imports enum (~3 ms a call)
 
 from pyrunc.executor.base import handler_for, handles, run_steps
-from pyrunc.plan.steps import (AwaitStart, CloneInit, ConnectSeccompListener, ExecAwaitingStart,
-                               ExecSpawn, Phase, RunHooks)
+from pyrunc.plan.cloneinit import waits_for_runtime
+from pyrunc.plan.steps import AwaitStart, CloneInit, ExecAwaitingStart, ExecSpawn, Phase, RunHooks
 
 
 def child_main(plan, ctx, sync, keep_fds):
@@ -32,10 +32,10 @@ def child_main(plan, ctx, sync, keep_fds):
         run_steps(plan.phase(Phase.NAMESPACES), ctx)
         spawned = any(isinstance(s, ExecSpawn) for s in plan.steps)
         if not ctx.extra.get("forked") and not spawned:
-            sync.send("pid", pid=os.getpid())   # no pid namespace: we are the init
+            sync.send("pid", pid=posix.getpid())   # no pid namespace: we are the init
         run_steps(plan.phase(Phase.ROOTFS), ctx)
         sync.send("rootfs-done")
-        if waits_for_runtime(plan):
+        if waits_for_runtime(plan.steps):
             msg = sync.expect("ok")
             ctx.state_json = msg["state"].encode()
         run_steps(plan.phase(Phase.CONTAINER), ctx)
@@ -45,7 +45,7 @@ def child_main(plan, ctx, sync, keep_fds):
             sync.close()   # create is done with us; start comes through the fifo
         # else create waits for the close-on-exec sync socket to close: the
         # exec of the program (exec) or of the waiter (ExecAwaitingStart)
-        _reset_signals()
+        _reset_signals(ctx)
         run_steps(plan.phase(Phase.START), ctx)
         code = 0  # not reached: the last START step execs
     except BaseException as e:  # noqa: B902 - anything must reach the parent as text
@@ -61,29 +61,20 @@ def child_main(plan, ctx, sync, keep_fds):
         except OSError:
             pass
     finally:
-        os._exit(code)
-
-
-def waits_for_runtime(plan):
-    """Whether the init, its mounts made, waits for `pyrunc create` to answer:
-    the runtime's hooks (and MoveNetDevice) run then, and the answer brings the
-    state JSON that the init's own hooks and a seccomp agent get.  Without
-    any of them the init goes straight on (both sides ask this of the plan)."""
-    return any(s.phase is Phase.RUNTIME_HOOKS
-               or (isinstance(s, RunHooks) and s.phase in (Phase.CONTAINER, Phase.START))
-               or isinstance(s, ConnectSeccompListener) for s in plan.steps)
+        posix._exit(code)
 
 
 def _close_stray_fds(ctx, sync, preserve_fds):
     """Drop every fd the caller leaked into create (the shim's listen socket is
     fd 3) now, not at exec: a created container may wait for hours."""
-    keep = {0, 1, 2, sync.fileno(), ctx.console_socket_fd, ctx.extra.get("fifo_fd", -1)}
+    keep = {0, 1, 2, sync.fileno(), ctx.console_socket_fd, ctx.extra.get("fifo_fd", -1),
+            ctx.extra.get("waiter_fd", -1)}
     keep.update(range(3, 3 + preserve_fds))
     # the gaps between the fds we keep, each with one close_range(2)
     low = 0
     for fd in sorted(keep - {-1}) + [(1 << 31) - 1]:
         if fd > low:
-            os.closerange(low, fd)
+            posix.closerange(low, fd)
         low = fd + 1
 
 
@@ -101,17 +92,19 @@ def preload(plan):
 
 def load_waiter(plan, ctx):
     """The child's sealed copy of pyrunc-init, read now for the same reason
-    (executor/waiter.py)."""
-    if any(isinstance(s, (ExecAwaitingStart, ExecSpawn)) for s in plan.steps):
+    (executor/waiter.py); a vfork'd init's runtime read it already."""
+    if "waiter_fd" not in ctx.extra and any(isinstance(s, (ExecAwaitingStart, ExecSpawn))
+                                            for s in plan.steps):
         from pyrunc.executor import waiter
         ctx.extra["waiter_fd"] = waiter.load(ctx.sys, ctx.extra.setdefault("warnings", []))
 
 
-def _reset_signals():
+def _reset_signals(ctx):
     # Python ignores SIGPIPE and SIGXFSZ; ignored dispositions survive execve,
-    # and the container must start with the defaults.
+    # and the container must start with the defaults.  The kernel's only: a
+    # vfork'd init shares the runtime's own table of Python handlers.
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL)
+        ctx.sys.default_signal(sig)
 
 
 # While it waits, a pid-1 init would ignore these (no handler, SIG_DFL);
@@ -122,13 +115,14 @@ _DEADLY_WHILE_WAITING = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SI
 
 
 def _die_of(signum, _frame):
-    os._exit(128 + signum)
+    posix._exit(128 + signum)
 
 
 @handles(AwaitStart)
 def await_start(step, ctx):
     fd = ctx.extra["fifo_fd"]
-    saved = {s: signal.signal(s, _die_of) for s in _DEADLY_WHILE_WAITING}
+    for s in _DEADLY_WHILE_WAITING:
+        signal.signal(s, _die_of)
     # The fifo was opened O_RDONLY|O_NONBLOCK: poll reports nothing until a
     # writer (`pyrunc start`) has come, so this blocks until start.
     poller = select.poll()
@@ -139,11 +133,11 @@ def await_start(step, ctx):
         except InterruptedError:
             continue
         if events and events[0][1] & select.POLLIN:
-            os.read(fd, 1)
+            posix.read(fd, 1)
             break
         if events and events[0][1] & select.POLLHUP:
             break
-    for s, handler in saved.items():
-        signal.signal(s, handler)
-    os.close(fd)
+    for s in _DEADLY_WHILE_WAITING:
+        signal.signal(s, signal.SIG_DFL)   # as _reset_signals left them
+    posix.close(fd)
     ctx.state_json = ctx.state_json.replace(b'"status": "creating"', b'"status": "created"')

@@ -6,7 +6,7 @@ read-only paths refuse symlinks outright (RESOLVE_NO_SYMLINKS), since they
 name fixed kernel files where a symlink can only be a trick.
 """
 import errno
-import os
+import posix
 import stat
 
 from pyrunc.errors import RuntimeFailure
@@ -17,7 +17,7 @@ from pyrunc.plan import mountopts as mo
 from pyrunc.plan.steps import (MaskPath, MoveRoot, PivotRoot, ReadonlyPath, RemountRootReadonly,
                                ReopenDevNull)
 
-DEV_NULL = os.makedev(1, 3)
+DEV_NULL = posix.makedev(1, 3)
 
 
 @handles(PivotRoot)
@@ -55,11 +55,11 @@ def reopen_dev_null(step, ctx):
                 st = sys.fstat(fd)
             except OSError:
                 continue
-            if st is None or not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+            if st is None or not stat.S_ISCHR(st.st_mode) or st.st_rdev != posix.makedev(1, 3):
                 continue
             if null_fd < 0:
                 try:
-                    null_fd = sys.open("/dev/null", os.O_RDWR | sys.O_NOFOLLOW)
+                    null_fd = sys.open("/dev/null", posix.O_RDWR | sys.O_NOFOLLOW)
                 except PermissionError:
                     return   # the device rules deny it: keep the stdio we were given
                 own = sys.fstat(null_fd)

@@ -3,7 +3,8 @@
 `launch` returns the init's pid once the init waits on the exec fifo, or
 raises after making sure the processes it forked are gone.
 """
-import os
+import errno
+import posix
 import sys
 
 from pyrunc import fastjson
@@ -44,7 +45,9 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
     init execs the program at once, once the process has exec'd (its end of
     the sync socket closed on execve).
     on_pid(pid) is called as soon as the pid is known, so that a crash from
-    then on leaves a state file that `delete --force` can act on.
+    then on leaves a state file that `delete --force` can act on; not for a
+    vfork'd init, set up by the time its pid is known (launch returns it at
+    once: the caller records it).
     creating_state(pid) returns the state dict hooks see.
     """
     import pyrunc.syscalls as sys_
@@ -58,8 +61,8 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
                   console_socket_fd=console.fileno() if console else -1)
     fifo_fd = -1
     if not for_exec and any(isinstance(s, (AwaitStart, ExecAwaitingStart)) for s in plan.steps):
-        os.mkfifo(container.fifo_path, 0o622)
-        fifo_fd = os.open(container.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        posix.mkfifo(container.fifo_path, 0o622)
+        fifo_fd = posix.open(container.fifo_path, posix.O_RDONLY | posix.O_NONBLOCK | posix.O_CLOEXEC)
         ctx.extra["fifo_fd"] = fifo_fd
     ctx.extra["preserve_fds"] = preserve_fds
     if cgroup_created is not None:
@@ -71,6 +74,18 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
     # touch (copy-on-write), on the critical path.
     from pyrunc.executor.init import preload
     preload(plan)
+    lock = container.lock_fd if container is not None else lock_fd
+
+    def be_the_child(plan, ctx, shares_memory=False):
+        if not shares_memory:
+            # (a vfork'd init leaves the object alone, ours too: _close_stray_fds closes the fd)
+            parent.close()
+        if lock is not None and lock >= 0:
+            # flock belongs to the open file: the long-lived init must not hold it
+            posix.close(lock)
+        from pyrunc.executor.init import child_main
+        child_main(plan, ctx, child, preserve_fds)
+
     clone = next((s for s in plan.phase(Phase.NAMESPACES) if isinstance(s, CloneInit)), None)
     cgroups_done = False
     if clone is not None:
@@ -80,28 +95,24 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
             run_steps(plan.phase(Phase.CGROUPS), ctx)
             cgroups_done = True
             _probe("go")
-            pid, plan = _clone(plan, clone, ctx)
+            pid, plan, vforked = _clone(plan, clone, ctx, be_the_child)
         except BaseException:
             for end in (parent, child, console):
                 if end:
                     end.close()
             if fifo_fd >= 0:
-                os.close(fifo_fd)
+                posix.close(fifo_fd)
             raise
         cloned = not any(isinstance(s, ForkInit) for s in plan.steps)
     else:
-        pid, cloned = _fork(plan, ctx), False
+        pid, cloned, vforked = _fork(plan, ctx), False, False
     if pid == 0:
-        parent.close()
-        lock = container.lock_fd if container is not None else lock_fd
-        if lock is not None and lock >= 0:
-            # flock belongs to the open file: the long-lived init must not hold it
-            os.close(lock)
-        from pyrunc.executor.init import child_main
-        child_main(plan, ctx, child, preserve_fds)
+        be_the_child(plan, ctx)
     child.close()
     if fifo_fd >= 0:
-        os.close(fifo_fd)
+        posix.close(fifo_fd)
+    if ctx.extra.get("waiter_fd") is not None:
+        posix.close(ctx.extra.pop("waiter_fd"))   # read for a vfork'd init
     if console:
         console.close()
     init_pid = None
@@ -110,7 +121,7 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
         if cloned:
             init_pid = pid
             _probe("pid")
-            if on_pid:
+            if on_pid and not vforked:
                 on_pid(pid)
         else:
             if not cgroups_done:
@@ -131,7 +142,7 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
             # ours when we are its subreaper: reap it, or it stays a zombie
             # under the container's init once we are gone
             try:
-                os.waitpid(init_pid, os.WNOHANG)
+                posix.waitpid(init_pid, posix.WNOHANG)
             except ChildProcessError:
                 pass
         raise
@@ -142,17 +153,29 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
     return init_pid
 
 
-def _clone(plan, step, ctx):
-    """clone3() the init for CloneInit: (pid, plan).  Where that fails (no
-    clone3 or CLONE_INTO_CGROUP in this kernel, say), os.fork() and the
-    classic plan, whose steps then say precisely what went wrong, if anything."""
+def _clone(plan, step, ctx, be_the_child):
+    """clone3() the init for CloneInit: (pid, plan, vforked); the pid is 0
+    in the child, except for a vfork'd one (step.vfork), which has exec'd by
+    the time this returns.  Where clone3 fails (no clone3 or CLONE_INTO_CGROUP in this
+    kernel, say), posix.fork() and the classic plan, whose steps then say
+    precisely what went wrong, if anything."""
     from pyrunc.executor.namespaces import clone_flags
     sys_ = ctx.sys
     fd = -1
     try:
         if step.v2_dir:
             fd = sys_.open(step.v2_dir, sys_.O_DIRECTORY | sys_.O_CLOEXEC)
-        return sys_.clone_fork(clone_flags(sys_, step.ns_types), fd), plan
+        flags = clone_flags(sys_, step.ns_types)
+        if step.vfork and _may_vfork(plan, ctx):
+            # the init's own copies: what it stores there must not become ours
+            from pyrunc.record import replace
+            own = replace(ctx, extra=dict(ctx.extra))
+            try:
+                return sys_.clone_vm(flags, fd, lambda: be_the_child(plan, own, True)), plan, True
+            except OSError as e:
+                if e.errno not in (errno.EBUSY, errno.ENOSYS):
+                    raise
+        return sys_.clone_fork(flags, fd), plan, False
     except OSError as e:
         from pyrunc.log import log
         log.debug(f"cloning the init failed ({oserror_text(e)}): forking it the classic way")
@@ -161,26 +184,38 @@ def _clone(plan, step, ctx):
             sys_.close(fd)   # in the init too
     from pyrunc.plan.cloneinit import legacy
     from pyrunc.plan.steps import Plan
-    return os.fork(), Plan(tuple(legacy(plan.steps)))
+    return posix.fork(), Plan(tuple(legacy(plan.steps))), False
+
+
+def _may_vfork(plan, ctx):
+    """What CloneInit.vfork cannot know: step fault rules (--faults) act in
+    the init and may make it wait, and pyrunc-init must be at hand (the init
+    would otherwise wait for start in Python).  It is read here, then."""
+    trace = sys.modules.get("pyrunc.trace")
+    if trace is not None and trace.faults_armed():
+        return False
+    from pyrunc.executor.init import load_waiter
+    load_waiter(plan, ctx)
+    return ctx.extra.get("waiter_fd", 0) is not None
 
 
 def _fork(plan, ctx):
-    """os.fork(), the child born in the plan's BornInCgroup directory if it
+    """posix.fork(), the child born in the plan's BornInCgroup directory if it
     has one (ctx.extra["born_in_cgroup"] says whether that worked)."""
     born = next((s for s in plan.phase(Phase.CGROUPS) if isinstance(s, BornInCgroup)), None)
     if born is None:
-        return os.fork()
+        return posix.fork()
     sys_ = ctx.sys
     try:
         fd = sys_.open(born.dir, sys_.O_DIRECTORY)
     except OSError:
-        return os.fork()   # BornInCgroup's handler reports it
+        return posix.fork()   # BornInCgroup's handler reports it
     try:
         pid = sys_.clone_fork(0, fd)
         ctx.extra["born_in_cgroup"] = True
     except OSError:
-        pid = os.fork()   # no clone3 here: BornInCgroup's handler moves the child
-    os.close(fd)
+        pid = posix.fork()   # no clone3 here: BornInCgroup's handler moves the child
+    posix.close(fd)
     return pid
 
 
@@ -190,8 +225,8 @@ def _drive(chan, plan, child_pid, on_pid, creating_state, ctx, init_pid=None):
     rootfs_done = ready = False
     # pyrunc-init reports the pid of an exec it spawns last, after `ready`
     spawned = any(isinstance(s, ExecSpawn) for s in plan.steps)
-    from pyrunc.executor.init import waits_for_runtime
-    answer = waits_for_runtime(plan)
+    from pyrunc.plan.cloneinit import waits_for_runtime
+    answer = waits_for_runtime(plan.steps)
     while True:
         try:
             msg = chan.recv()
@@ -263,13 +298,13 @@ def _await_exec(chan):
 def _kill_quietly(pid):
     import signal
     try:
-        os.kill(pid, signal.SIGKILL)
+        posix.kill(pid, signal.SIGKILL)
     except OSError:
         pass
 
 
 def _reap(pid):
     try:
-        os.waitpid(pid, 0)
+        posix.waitpid(pid, 0)
     except ChildProcessError:
         pass

@@ -8,7 +8,7 @@ still leads to the same place (CVE-2021-30465: a swapped path is an error,
 never a mount somewhere else).
 """
 import errno
-import os
+import posix
 import stat
 import time
 
@@ -38,7 +38,7 @@ def explain(err):
     if isinstance(err, MountCallError):
         return str(err)
     # an OSError raised here with its own message (not errno's text) keeps it
-    own = err.strerror and err.errno and err.strerror != os.strerror(err.errno)
+    own = err.strerror and err.errno and err.strerror != posix.strerror(err.errno)
     text = err.strerror if own else oserror_text(err)
     return f"{err.filename}: {text}" if err.filename else text
 

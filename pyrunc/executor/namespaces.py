@@ -1,7 +1,7 @@
 """Handlers for namespace steps; they run in the child forked by `pyrunc create`."""
-import os
-import posixpath
+import posix
 
+from pyrunc import pathstr
 from pyrunc.errors import RuntimeFailure, oserror_text
 from pyrunc.executor.base import handles
 from pyrunc.plan.steps import (CloneInit, CreateNamespaces, CreateUserNamespace, ForkInit,
@@ -22,7 +22,7 @@ def open_early(step, ctx):
 
 def _open_ns(step, ctx):
     try:
-        return ctx.sys.open(step.path, os.O_RDONLY)
+        return ctx.sys.open(step.path, posix.O_RDONLY)
     except OSError as e:
         raise RuntimeFailure(f"failed to open {step.path}: {oserror_text(e)}") from None
 
@@ -43,7 +43,7 @@ def join_namespace(step, ctx):
 
 @handles(CreateUserNamespace)
 def create_user_namespace(step, ctx):
-    unprivileged = os.geteuid() != 0     # asked before unshare: after it we are "nobody"
+    unprivileged = posix.geteuid() != 0     # asked before unshare: after it we are "nobody"
     try:
         ctx.sys.unshare(ctx.sys.C.CLONE_NEWUSER)
     except OSError as e:
@@ -91,7 +91,7 @@ def clone_init(step, ctx):
 @handles(SetTimeOffsets)
 def set_time_offsets(step, ctx):
     data = "".join(f"{clock} {secs} {nsecs}\n" for clock, secs, nsecs in step.offsets)
-    fd = ctx.sys.open("/proc/self/timens_offsets", os.O_WRONLY)
+    fd = ctx.sys.open("/proc/self/timens_offsets", posix.O_WRONLY)
     try:
         ctx.sys.write(fd, data.encode())
     except OSError as e:
@@ -106,7 +106,7 @@ def fork_init(step, ctx):
     if pid:
         # the intermediate: report the init's pid (in our namespace) and vanish
         ctx.extra["sync"].send("pid", pid=pid)
-        os._exit(0)
+        posix._exit(0)
     ctx.extra["forked"] = True
 
 
@@ -122,7 +122,7 @@ def _fork_into_cgroup(ctx):
         except OSError:
             pass   # clone3 or CLONE_INTO_CGROUP unknown here: move, then fork
         try:
-            sys.write_file(posixpath.join(v2_dir, "cgroup.procs"), "0")
+            sys.write_file(pathstr.join(v2_dir, "cgroup.procs"), "0")
         except OSError as e:
             raise RuntimeFailure(f"cannot join cgroup {v2_dir}: {oserror_text(e)}") from None
         return sys.fork()
@@ -138,9 +138,9 @@ def write_id_maps(pid, uid_mappings, gid_mappings):
     map goes through newuidmap/newgidmap (see pyrunc/rootless.py).
     """
     from pyrunc import rootless
-    privileged = os.geteuid() == 0
-    for name, maps, own, helper in (("uid_map", uid_mappings, os.geteuid(), "newuidmap"),
-                                    ("gid_map", gid_mappings, os.getegid(), "newgidmap")):
+    privileged = posix.geteuid() == 0
+    for name, maps, own, helper in (("uid_map", uid_mappings, posix.geteuid(), "newuidmap"),
+                                    ("gid_map", gid_mappings, posix.getegid(), "newgidmap")):
         if not maps:
             continue
         if not privileged and not rootless.maps_only_own_id(maps, own):

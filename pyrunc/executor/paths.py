@@ -20,7 +20,7 @@ onto the rootfs as a string.  Instead:
 Every function takes `sys` (pyrunc.syscalls or the test double) first.
 """
 import errno
-import os
+import posix
 import stat
 
 MAX_SYMLINKS = 40          # the kernel's limit for one lookup
@@ -201,7 +201,7 @@ def _create_one(sys, parent, name, kind, mode):
         else:
             # O_EXCL|O_NOFOLLOW: never create through (or open) a symlink here
             fd = sys.openat2(parent, name,
-                             os.O_WRONLY | os.O_CREAT | os.O_EXCL | sys.O_NOFOLLOW, mode,
+                             posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | sys.O_NOFOLLOW, mode,
                              sys.C.RESOLVE_BENEATH | sys.C.RESOLVE_NO_MAGICLINKS)
             sys.close(fd)
     except FileExistsError:

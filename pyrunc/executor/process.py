@@ -9,11 +9,10 @@ runc would also ignore) are appended to ctx.extra["warnings"]; the caller
 decides where they are logged.
 """
 import errno
-import os
-import posixpath
-import resource  # at import time, never lazily: after pivot_root the stdlib is out of reach
+import posix
 import stat as _stat
 
+from pyrunc import pathstr
 from pyrunc.errors import RuntimeFailure, oserror_text
 from pyrunc.executor import identity, paths  # noqa: F401 - identity registers its handlers
 from pyrunc.executor.base import handles
@@ -76,7 +75,7 @@ def write_proc(sys, base, rel, data, symlinks=False, base_fd=None):
     dirfd = open_procfs(sys, base) if base_fd is None else _verified_procfs(sys, base, base_fd)
     try:
         try:
-            fd = sys.openat2(dirfd, rel, os.O_WRONLY, 0, resolve)
+            fd = sys.openat2(dirfd, rel, posix.O_WRONLY, 0, resolve)
         except OSError as e:
             raise _fail(f"open {shown}", e) from None
         try:
@@ -121,17 +120,11 @@ def set_oom_score_adj(step, ctx):
 
 @handles(SetRlimit)
 def set_rlimit(step, ctx):
-    soft, hard = _rlim(step.soft), _rlim(step.hard)
     try:
-        ctx.sys.setrlimit(getattr(resource, step.type), soft, hard)
+        ctx.sys.setrlimit(getattr(ctx.sys.C, step.type), step.soft, step.hard)
     except OSError as e:
         raise RuntimeFailure(f"process.rlimits: error setting rlimit type {step.type} "
                              f"(soft {step.soft}, hard {step.hard}): {oserror_text(e)}") from None
-
-
-def _rlim(value):
-    # the spec's "unlimited" is 2^64-1; Python's resource module wants RLIM_INFINITY
-    return resource.RLIM_INFINITY if value >= 2**63 else value
 
 
 # --- working directory -------------------------------------------------------
@@ -206,7 +199,7 @@ def look_path(sys, name, path_env):
             raise RuntimeFailure(f"exec: {quoted}: {problem}")
         return name
     for d in path_env.split(":") if path_env else ():
-        candidate = posixpath.normpath(posixpath.join(d or ".", name))
+        candidate = pathstr.normpath(pathstr.join(d or ".", name))
         if _not_executable(sys, candidate) is None:
             if not candidate.startswith("/"):
                 raise RuntimeFailure(f"exec: {quoted}: cannot run executable found "

@@ -7,7 +7,7 @@ e.g. `error mounting "proc" to rootfs at "/proc": mount proc:/proc (via
 /proc/self/fd/7), flags: 0xe: permission denied`.
 """
 import errno
-import os
+import posix
 import stat
 
 from pyrunc.errors import RuntimeFailure
@@ -203,7 +203,7 @@ def _make_device(step, ctx):
         if not step.bind_from_host:
             try:
                 sys.mknodat(parent, name, _DEV_TYPES[step.type] | step.file_mode,
-                            os.makedev(step.major, step.minor))
+                            posix.makedev(step.major, step.minor))
             except FileExistsError:
                 return
             except PermissionError:
@@ -229,7 +229,7 @@ def _make_device(step, ctx):
 def _bind_device(step, ctx, parent, name):
     sys = ctx.sys
     try:
-        sys.close(sys.openat2(parent, name, os.O_WRONLY | os.O_CREAT | sys.O_NOFOLLOW, 0o600, 0))
+        sys.close(sys.openat2(parent, name, posix.O_WRONLY | posix.O_CREAT | sys.O_NOFOLLOW, 0o600, 0))
     except IsADirectoryError:
         pass   # the mount below says what is wrong
     src = sys.open(step.path, sys.O_PATH)

@@ -7,8 +7,9 @@ one can write (CVE-2019-5736) and the waiting container holds a few pages
 instead of a copy of the runtime.
 """
 import errno
-import os
+import posix
 
+from pyrunc import pathstr
 from pyrunc.errors import RuntimeFailure, oserror_text
 from pyrunc.executor.base import handles
 from pyrunc.executor.init import await_start
@@ -16,7 +17,7 @@ from pyrunc.executor.process import exec_program, with_home
 from pyrunc.plan.steps import Exec, ExecAwaitingStart, ExecSpawn
 
 # built by install.sh next to this package's modules
-PROGRAM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_waiter")
+PROGRAM = pathstr.join(pathstr.dirname(pathstr.dirname(pathstr.abspath(__file__))), "_waiter")
 NAME = "pyrunc-init"
 
 
@@ -87,7 +88,7 @@ def _exec_waiter(step, ctx, fd, mode=(), flags=(), via_proc=True):
 
 def program_blob(path, args):
     """What the waiter reads from its PROGRAM_FD: path and argv, NUL-terminated."""
-    return b"".join(os.fsencode(a) + b"\0" for a in (path, *args))
+    return b"".join(pathstr.fsencode(a) + b"\0" for a in (path, *args))
 
 
 @handles(ExecSpawn)
@@ -103,7 +104,7 @@ def exec_spawn(step, ctx):
     pid = sys.fork()
     if pid:
         sync.send("pid", pid=pid)
-        os._exit(0)
+        posix._exit(0)
     if step.ctty:
         sys.setsid()
         sys.setctty(0)

@@ -14,8 +14,8 @@ systemd driver, which pyrunc does not have.
 plan_cgroups is pure: the host's layout comes in as `host`
 (pyrunc.cgroups.host.probe() when not given).
 """
-import posixpath
 
+from pyrunc import pathstr
 from pyrunc.cgroups.host import join_under
 from pyrunc.errors import ConfigError
 from pyrunc.plan.resources import Target, plan_resources
@@ -149,8 +149,8 @@ def enter_from_child(steps, v2_mount):
 def clean(path):
     """Lexically clean a cgroupsPath; a relative one cannot climb out with "..". """
     if path.startswith("/"):
-        return posixpath.normpath(path)
-    return posixpath.normpath("/" + path).lstrip("/") or "."
+        return pathstr.normpath(path)
+    return pathstr.normpath("/" + path).lstrip("/") or "."
 
 
 def resolve(path, cid, host):
@@ -165,7 +165,7 @@ def resolve(path, cid, host):
         if absolute:
             base = host.v2_mount
         else:
-            base = posixpath.dirname(host.v2_own_dir()) if host.v2_own_dir() != host.v2_mount \
+            base = pathstr.dirname(host.v2_own_dir()) if host.v2_own_dir() != host.v2_mount \
                 else host.v2_mount
         places.append((("unified",), join_under(base, inner), base))
         return places
@@ -187,12 +187,12 @@ def resolve(path, cid, host):
 
 def _ancestors(top, dir_):
     """top, ..., parent of dir_: the cgroups whose subtree_control dir_ depends on."""
-    out, d = [], posixpath.dirname(dir_)
+    out, d = [], pathstr.dirname(dir_)
     while d.startswith(top) and len(d) >= len(top):
         out.append(d)
         if d == top:
             break
-        d = posixpath.dirname(d)
+        d = pathstr.dirname(d)
     return out[::-1]
 
 

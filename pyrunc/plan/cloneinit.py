@@ -16,9 +16,17 @@ written while the child waits, before the rest is created inside it), no
 time namespace (its offsets must be written before a process lives in it).
 Those plans keep the classic shape.  `legacy` turns a cloned plan back into
 it, for kernels without clone3 (launch falls back at run time).
+
+CloneInit.vfork: the init may run in the runtime's memory, the runtime
+asleep, until it execs (pyrunc/clone_vm.c): no page is copied for it.  That
+holds when it never waits for the runtime (no answer after its mounts, see
+waits_for_runtime) nor for a start in Python (AwaitStart), and its last step
+is an exec: the program (`run`) or pyrunc-init (ExecAwaitingStart).
 """
-from pyrunc.plan.steps import (CloneInit, CreateNamespaces, CreateUserNamespace, EnterCgroups,
-                               ForkInit, JoinCgroup, JoinNamespace, OpenEarly, SetTimeOffsets)
+from pyrunc.plan.steps import (AwaitStart, CloneInit, ConnectSeccompListener, CreateNamespaces,
+                               CreateUserNamespace, EnterCgroups, Exec, ExecAwaitingStart,
+                               ForkInit, JoinCgroup, JoinNamespace, OpenEarly, Phase, RunHooks,
+                               SetTimeOffsets)
 
 _BLOCKERS = (JoinCgroup, JoinNamespace, CreateUserNamespace, SetTimeOffsets, OpenEarly)
 
@@ -37,7 +45,8 @@ def clone_from_runtime(steps):
     if "time" in ns_types or "pid" not in ns_types:
         return steps
     enter = next((s for s in steps if isinstance(s, EnterCgroups)), None)
-    head = [CloneInit(tuple(t for t in ns_types if t != "cgroup"), enter.v2_dir if enter else "")]
+    head = [CloneInit(tuple(t for t in ns_types if t != "cgroup"), enter.v2_dir if enter else "",
+                      _may_vfork(steps))]
     if enter is not None and enter.v1_dirs:
         head.append(EnterCgroups(enter.v1_dirs, ""))
     if "cgroup" in ns_types:
@@ -50,6 +59,22 @@ def clone_from_runtime(steps):
             continue
         out.append(s)
     return out
+
+
+def waits_for_runtime(steps):
+    """Whether the init, its mounts made, waits for `pyrunc create` to answer:
+    the runtime's hooks (and MoveNetDevice) run then, and the answer brings the
+    state JSON that the init's own hooks and a seccomp agent get.  Without
+    any of them the init goes straight on (both sides ask this of the plan)."""
+    return any(s.phase is Phase.RUNTIME_HOOKS
+               or (isinstance(s, RunHooks) and s.phase in (Phase.CONTAINER, Phase.START))
+               or isinstance(s, ConnectSeccompListener) for s in steps)
+
+
+def _may_vfork(steps):
+    start = [s for s in steps if s.phase is Phase.START]
+    return (not waits_for_runtime(steps) and not any(isinstance(s, AwaitStart) for s in steps)
+            and bool(start) and isinstance(start[-1], (Exec, ExecAwaitingStart)))
 
 
 def legacy(steps):

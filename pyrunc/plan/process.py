@@ -10,8 +10,8 @@ exit codes 127/126.  build.py ranks the namespace-wide steps before the
 rootfs's readonly/mask steps (sysctls must be written before /proc/sys turns
 read-only) and everything else here after them.
 """
-import posixpath
 
+from pyrunc import pathstr
 from pyrunc.errors import ConfigError
 from pyrunc.plan.steps import (
     BringUpLoopback, Chdir, CloseFds, DropBoundingSet, Exec, MakeCwd, ResolveExecutable,
@@ -20,7 +20,7 @@ from pyrunc.plan.steps import (
 )
 
 # Linux resource names a config may ask for (all of them; the executor maps
-# them to the running architecture's numbers through the resource module).
+# them to the running architecture's numbers: syscalls.C.RLIMIT_*).
 RLIMIT_TYPES = frozenset((
     "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE",
     "RLIMIT_RSS", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS",
@@ -45,7 +45,7 @@ def plan_process(config, *, preserve_fds, userns, for_exec=False):
         raise ConfigError("process", "process property must not be empty")
     if not proc.args:
         raise ConfigError("process.args", "args must not be empty")
-    if not posixpath.isabs(proc.cwd):
+    if not pathstr.isabs(proc.cwd):
         raise ConfigError("process.cwd", f"cwd {proc.cwd!r} is not an absolute path")
     env = normalize_env(proc.env)
     user = proc.user
@@ -53,7 +53,7 @@ def plan_process(config, *, preserve_fds, userns, for_exec=False):
         _check_mapped(config, user)
 
     steps = []
-    if not for_exec and posixpath.normpath(proc.cwd) != "/":
+    if not for_exec and pathstr.normpath(proc.cwd) != "/":
         steps.append(MakeCwd(proc.cwd))
     if not for_exec:
         if config.hostname:

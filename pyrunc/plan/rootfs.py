@@ -23,9 +23,9 @@ Decisions worth knowing:
   host's cgroup layout, probed at execution time (executor/cgroupfs.py).
   They are read-only unless the options say rw (CVE-2023-25809).
 """
-import os
-import posixpath
 
+
+from pyrunc import pathstr
 from pyrunc.errors import ConfigError
 from pyrunc.plan import mountopts as mo
 from pyrunc.plan.steps import (BindRootfs, MakeDevice, MakeSymlink, MaskPath, MountCgroup,
@@ -55,7 +55,7 @@ _S_IFMT = 0o170000
 
 def clean(path):
     """Lexical cleanup of a container path, for comparisons only."""
-    return posixpath.normpath("/" + path.lstrip("/"))
+    return pathstr.normpath("/" + path.lstrip("/"))
 
 
 def plan_rootfs(config, *, no_pivot=False, userns=False, terminal=False, host_kcore=None):
@@ -85,7 +85,7 @@ def plan_rootfs(config, *, no_pivot=False, userns=False, terminal=False, host_kc
         steps += plan_devices(config, userns)
         steps.append(MakeSymlink("pts/ptmx", "/dev/ptmx", replace=True))
         links = DEV_SYMLINKS
-        if os.path.exists("/proc/kcore") if host_kcore is None else host_kcore:
+        if pathstr.exists("/proc/kcore") if host_kcore is None else host_kcore:
             links += (("/proc/kcore", "/dev/core"),)
         steps += [MakeSymlink(target, link) for target, link in links]
     if terminal:
@@ -138,7 +138,7 @@ def plan_mount(config, index, m, cgroupns):
         if not source:
             raise ConfigError(f"{where}.source", "bind mount source is empty")
         if not source.startswith("/"):
-            source = os.path.join(config.bundle, source)
+            source = pathstr.join(config.bundle, source)
         _check_proc_destination(where, cdest, "bind")
         return MountFs(dest, source, "bind", flags, opts.data, opts.propagation,
                        flags & ~(mo.MS_BIND | mo.MS_REC | mo.MS_REMOUNT), opts.cleared,

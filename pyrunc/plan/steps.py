@@ -218,9 +218,12 @@ class CloneInit(Step):
     """`pyrunc create` itself forks the init, after its CGROUPS steps, with one
     clone3(): born in the new namespaces ns_types and in the cgroup2 dir v2_dir
     (when not ""), so no intermediate process is needed (plan/cloneinit.py).
-    In the init it comes first and only says that it is the init."""
+    In the init it comes first and only says that it is the init.
+    vfork: the init runs in the runtime's memory until it execs, the runtime
+    asleep meanwhile (CLONE_VM | CLONE_VFORK, plan/cloneinit.py)."""
     ns_types: tuple
     v2_dir: str
+    vfork: bool = False
 
 
 @_step(Phase.NAMESPACES)

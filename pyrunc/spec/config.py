@@ -5,8 +5,9 @@
 that nothing past this point handles raw JSON.  Sections that later work types
 more fully (resources, seccomp, ...) are kept as the raw dict for now.
 """
-import os
 
+
+from pyrunc import pathstr
 from pyrunc.record import Record, field
 
 
@@ -231,14 +232,14 @@ class Config(Record):
 
     @classmethod
     def from_dict(cls, d, bundle):
-        bundle = os.path.abspath(bundle)
+        bundle = pathstr.abspath(bundle)
         root = d.get("root") or {}
         root_path = root.get("path", "rootfs")
         proc = d.get("process")
         return cls(
             oci_version=d.get("ociVersion", ""),
             bundle=bundle,
-            root=Root(os.path.normpath(os.path.join(bundle, root_path)),
+            root=Root(pathstr.normpath(pathstr.join(bundle, root_path)),
                       bool(root.get("readonly", False))),
             process=None if proc is None else Process.from_dict(proc),
             mounts=tuple(Mount.from_dict(m) for m in d.get("mounts") or ()),

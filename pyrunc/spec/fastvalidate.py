@@ -25,9 +25,10 @@ raises it then.  Semantics follow jsonschema's Draft7Validator, with the
 project's one deliberate change: "integer" does not match a float such as
 1.0 (Go's decoder refuses those).
 """
-import os
+import posix
 
 from pyrunc import fastjson
+from pyrunc import pathstr
 
 SUFFIX = ".schema.json"
 _DRAFT7 = "http://json-schema.org/draft-07/schema#"
@@ -206,9 +207,9 @@ class SchemaSet:
     @classmethod
     def load(cls, directory, lazy=False):
         docs = {}
-        for name in os.listdir(directory):
+        for name in posix.listdir(directory):
             if name.endswith(SUFFIX):
-                with open(os.path.join(directory, name), "rb") as f:
+                with open(pathstr.join(directory, name), "rb") as f:
                     docs[name] = fastjson.loads(f.read())
         return cls(docs, lazy)
 

@@ -9,11 +9,13 @@ Each goes: read -> parse JSON -> schema (pyrunc.spec.validate) -> semantic rules
 a one-line message; file errors use the OS wording ("no such file or
 directory") that docker and podman map to exit codes.
 """
-import os
+
+import posix
 import stat
 import sys
 
 from pyrunc import fastjson
+from pyrunc import pathstr
 from pyrunc.errors import ConfigError, oserror_text
 from pyrunc.spec import semantic
 from pyrunc.spec.config import Config, Process
@@ -27,7 +29,7 @@ def load_bundle(bundle_dir, require_process=True, warn=None):
     `warn(message)` receives what runc would log as a warning (e.g. a relative
     mount destination); warnings are dropped when it is None.
     """
-    path = os.path.join(bundle_dir, "config.json")
+    path = pathstr.join(bundle_dir, "config.json")
     doc = _parse(_read(path), path)
     validate(doc, "config")
     _check_strings(doc, skip="annotations")
@@ -134,7 +136,7 @@ def _absolute_destinations(doc):
 
 def _check_rootfs(path):
     try:
-        st = os.stat(path)
+        st = posix.stat(path)
     except OSError as e:
         raise ConfigError("root.path", f"invalid rootfs: stat {path}: {oserror_text(e)}") from None
     except ValueError:

@@ -9,10 +9,10 @@ Things runc only warns about are returned as a list of warning strings.
     warnings = check_config(doc, require_process=True)
     check_process(doc["process"], "process")      # also used for exec --process
 """
-import os
-import posixpath
+import posix
 
 from pyrunc import fastjson
+from pyrunc import pathstr
 from pyrunc.errors import ConfigError
 from pyrunc.spec.config import HOOK_STAGES
 from pyrunc.spec.validate import json_path
@@ -40,7 +40,7 @@ def _q(text):
 
 def _host_netns(path):
     """True when `path` is pyrunc's own network namespace (OSError if unreadable)."""
-    st, own = os.stat(path), os.stat("/proc/self/ns/net")
+    st, own = posix.stat(path), posix.stat("/proc/self/ns/net")
     return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
 
 
@@ -124,7 +124,7 @@ def _namespaces(linux):
             raise ConfigError(f"linux.namespaces[{i}].type", f"namespace {_q(t)} does not exist")
         if t in found:
             raise ConfigError(f"linux.namespaces[{i}].type", f"duplicated namespace {_q(t)}")
-        if path is not None and not posixpath.isabs(path):
+        if path is not None and not pathstr.isabs(path):
             raise ConfigError(f"linux.namespaces[{i}].path",
                               f"namespace path {_q(path)} must be absolute")
         found[t] = (i, path)
@@ -201,7 +201,7 @@ def _check_sysctl(doc, key, ns, host_netns):
                 shared = host_netns(path)
             except OSError as e:
                 raise ConfigError(f"linux.namespaces[{index}].path", f"invalid netns path: "
-                                  f"stat {path}: {os.strerror(e.errno).lower()}") from None
+                                  f"stat {path}: {posix.strerror(e.errno).lower()}") from None
             if shared:
                 raise ConfigError(where, f"sysctl {_q(key)} not allowed in host network namespace")
         return

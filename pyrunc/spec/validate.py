@@ -13,9 +13,10 @@ jsonschema costs ~35 ms to import, more than runc's whole `run`.
 validate_with_jsonschema() gives the same answer through jsonschema; the tests
 use it to prove the two agree.
 """
-import os
+import posix
 
 from pyrunc import fastjson
+from pyrunc import pathstr
 from pyrunc.errors import ConfigError
 
 SCHEMA_NAMES = ("config", "process", "linux-resources")
@@ -34,9 +35,9 @@ def specs_dir():
     wheel carries the same files as package data in pyrunc/_specs (pyproject maps
     that package name onto the top-level specs/ folder).
     """
-    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for candidate in (os.path.join(pkg, "_specs"), os.path.join(os.path.dirname(pkg), "specs")):
-        if os.path.isfile(os.path.join(candidate, "config" + _SUFFIX)):
+    pkg = pathstr.dirname(pathstr.dirname(pathstr.abspath(__file__)))
+    for candidate in (pathstr.join(pkg, "_specs"), pathstr.join(pathstr.dirname(pkg), "specs")):
+        if pathstr.isfile(pathstr.join(candidate, "config" + _SUFFIX)):
             return candidate
     raise ConfigError("", f"schema directory not found next to {pkg}: no such file or directory")
 
@@ -106,9 +107,9 @@ def _validator(schema_name):
 
     directory = specs_dir()
     resources, schemas = [], {}
-    for name in sorted(os.listdir(directory)):
+    for name in sorted(posix.listdir(directory)):
         if name.endswith(_SUFFIX):
-            with open(os.path.join(directory, name), encoding="utf-8") as f:
+            with open(pathstr.join(directory, name), encoding="utf-8") as f:
                 schema = fastjson.loads(f.read())
             # Without "$schema", a $ref into another file keeps our validator
             # class (and its integer rule) instead of switching to the

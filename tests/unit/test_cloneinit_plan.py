@@ -2,8 +2,10 @@
 import pytest
 
 from pyrunc.plan.cloneinit import clone_from_runtime, legacy
-from pyrunc.plan.steps import (BindRootfs, CloneInit, CreateNamespaces, CreateUserNamespace,
-                               EnterCgroups, ForkInit, JoinCgroup, JoinNamespace, SetTimeOffsets)
+from pyrunc.plan.steps import (AwaitStart, BindRootfs, CloneInit, ConnectSeccompListener,
+                               CreateNamespaces, CreateUserNamespace, EnterCgroups, Exec,
+                               ExecAwaitingStart, ForkInit, JoinCgroup, JoinNamespace, Phase,
+                               RunHooks, SetNoNewPrivs, SetTimeOffsets)
 
 V1 = ("/sys/fs/cgroup/cpu/c1", "/sys/fs/cgroup/memory/c1")
 V2 = "/sys/fs/cgroup/unified/c1"
@@ -71,3 +73,33 @@ def test_legacy_gives_the_classic_plan_back(kw):
 
 def test_legacy_of_a_classic_plan_is_itself():
     assert legacy(classic()) == classic()
+
+
+# --- CloneInit.vfork: the init in the runtime's memory until it execs -----------------
+
+ARGS, ENV = ("true",), ("PATH=/bin",)
+
+
+def _vfork(tail):
+    out = clone_from_runtime(classic() + list(tail))
+    return next(s for s in out if isinstance(s, CloneInit)).vfork
+
+
+@pytest.mark.parametrize("tail", [
+    [SetNoNewPrivs(), Exec(ARGS, ENV)],                          # run: the program at once
+    [SetNoNewPrivs(), ExecAwaitingStart(ARGS, ENV)],             # create: pyrunc-init waits
+    [ExecAwaitingStart(ARGS, ENV), RunHooks("poststart", (), Phase.POSTSTART)],
+], ids=["run", "create", "poststart-hooks"])
+def test_an_init_that_only_sets_up_and_execs_may_vfork(tail):
+    assert _vfork(tail)
+
+
+@pytest.mark.parametrize("tail", [
+    [RunHooks("createRuntime", ()), ExecAwaitingStart(ARGS, ENV)],     # the runtime answers
+    [RunHooks("createContainer", (), Phase.CONTAINER), ExecAwaitingStart(ARGS, ENV)],
+    [ConnectSeccompListener("/run/agent.sock"), ExecAwaitingStart(ARGS, ENV)],
+    [AwaitStart(), RunHooks("startContainer", (), Phase.START), Exec(ARGS, ENV)],
+    [SetNoNewPrivs()],                                                  # no exec at the end
+], ids=["runtime-hooks", "container-hooks", "seccomp-agent", "await-start", "no-exec"])
+def test_an_init_that_waits_for_the_runtime_or_a_start_does_not(tail):
+    assert not _vfork(tail)

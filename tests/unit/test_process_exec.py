@@ -306,12 +306,28 @@ def test_oom_score_adj_permission_denied_is_explained():
 def test_rlimit_mapping_and_error():
     sys = FakeSys()
     run([SetRlimit("RLIMIT_NOFILE", 1024, 2**64 - 1)], ctx_for(sys))
-    assert sys.of("setrlimit") == [("setrlimit", (resource.RLIMIT_NOFILE, 1024,
-                                                  resource.RLIM_INFINITY))]
+    # the spec's unlimited (2^64-1) is the kernel's RLIM_INFINITY as it is
+    assert sys.of("setrlimit") == [("setrlimit", (resource.RLIMIT_NOFILE, 1024, 2**64 - 1))]
     sys = FakeSys(setrlimit=raising(errno.EPERM))
     with pytest.raises(RuntimeFailure) as info:
         run([SetRlimit("RLIMIT_NOFILE", 10, 99999999)], ctx_for(sys))
     assert "RLIMIT_NOFILE" in str(info.value) and "operation not permitted" in str(info.value)
+
+
+def test_setrlimit_sets_the_kernels_limit_unlimited_included():
+    pid = os.fork()
+    if pid == 0:   # a child: the limit stays with it
+        code = 1
+        try:
+            syscalls.setrlimit(syscalls.C.RLIMIT_CORE, 4096, 2**64 - 1)
+            if resource.getrlimit(resource.RLIMIT_CORE) == (4096, resource.RLIM_INFINITY):
+                try:
+                    syscalls.setrlimit(syscalls.C.RLIMIT_CORE, 10, 5)   # soft above hard
+                except OSError as e:
+                    code = 0 if e.errno == errno.EINVAL else 3
+        finally:
+            os._exit(code)
+    assert os.waitpid(pid, 0)[1] == 0
 
 
 def test_simple_calls():

@@ -1,6 +1,7 @@
 """pyrunc.rootless: who is rootless, the state root rules, id-map helpers, and
 the cgroup usability check.  No root needed; no real user namespace."""
 import os
+import posix
 import stat
 
 import pytest
@@ -130,7 +131,7 @@ def test_ensure_private_dir_refuses_group_writable(tmp_path):
 
 def test_state_root_makes_and_vets_a_users_root(tmp_path, monkeypatch):
     xdg = tmp_path / "xdg"
-    monkeypatch.setattr(os, "geteuid", lambda: ME or 12345)
+    monkeypatch.setattr(posix, "geteuid", lambda: ME or 12345)
     if ME == 0:
         os.makedirs(xdg)
         os.chown(xdg, 12345, -1)
@@ -143,7 +144,7 @@ def test_state_root_makes_and_vets_a_users_root(tmp_path, monkeypatch):
 
 def test_default_root_for_real_root_ignores_xdg(monkeypatch, tmp_path):
     from pyrunc.state import default_root
-    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(posix, "geteuid", lambda: 0)
     monkeypatch.setattr(rootless, "in_user_namespace", lambda *a: False)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     assert default_root() == "/run/pyrunc"
@@ -154,7 +155,7 @@ def test_default_root_for_real_root_ignores_xdg(monkeypatch, tmp_path):
 
 def test_default_root_for_a_user_follows_xdg(monkeypatch, tmp_path):
     from pyrunc.state import default_root
-    monkeypatch.setattr(os, "geteuid", lambda: ME or 12345)
+    monkeypatch.setattr(posix, "geteuid", lambda: ME or 12345)
     monkeypatch.setattr(rootless, "ensure_private_dir", lambda path, euid: None)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     assert default_root() == f"{tmp_path}/pyrunc"

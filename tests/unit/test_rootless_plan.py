@@ -1,6 +1,7 @@
 """Rootless in the plan and the executor: which cgroups a rootless create
 uses, how the parent writes id maps, and the dumpable window of the child."""
 import os
+import posix
 
 import pytest
 
@@ -130,8 +131,8 @@ def io(monkeypatch):
     monkeypatch.setattr(rootless, "deny_setgroups", lambda pid: log.append(("deny", pid)))
     monkeypatch.setattr(rootless, "run_helper",
                         lambda name, pid, maps, what: log.append((name, pid, maps)))
-    monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    monkeypatch.setattr(os, "getegid", lambda: 1000)
+    monkeypatch.setattr(posix, "geteuid", lambda: 1000)
+    monkeypatch.setattr(posix, "getegid", lambda: 1000)
     return log
 
 
@@ -160,8 +161,8 @@ def test_someone_elses_id_needs_the_helper(io):
 
 
 def test_root_writes_everything_itself(io, monkeypatch):
-    monkeypatch.setattr(os, "geteuid", lambda: 0)
-    monkeypatch.setattr(os, "getegid", lambda: 0)
+    monkeypatch.setattr(posix, "geteuid", lambda: 0)
+    monkeypatch.setattr(posix, "getegid", lambda: 0)
     namespaces.write_id_maps(5, (m(0, 100000, 65536),), (m(0, 100000, 65536), m(70000, 7, 1)))
     assert io == [("write", "/proc/5/uid_map", "0 100000 65536\n"),
                   ("write", "/proc/5/gid_map", "0 100000 65536\n70000 7 1\n")]
@@ -184,7 +185,7 @@ class Sync:
 def _run_create_userns(monkeypatch, euid):
     from pyrunc.executor.base import Context
     sys = RecordingSys()
-    monkeypatch.setattr(os, "geteuid", lambda: euid)
+    monkeypatch.setattr(posix, "geteuid", lambda: euid)
     ctx = Context(sys=sys, config=None, userns=True)
     ctx.extra["sync"] = Sync(sys)
     namespaces.create_user_namespace(CreateUserNamespace((m(0, euid, 1),), (m(0, euid, 1),)),
