@@ -120,6 +120,7 @@ ffibuilder.cdef("""
     long pyrunc_keyctl(int op, unsigned long a2, unsigned long a3,
                        unsigned long a4, unsigned long a5);
     int pyrunc_rename_exchange(const char *a, const char *b);
+    int pyrunc_seqpacket_pair(int fds[2]);
     long pyrunc_clone_fork(unsigned long long flags, int cgroup_fd);
     long pyrunc_clone_vm(unsigned long long flags, int cgroup_fd);
     extern "Python" void pyrunc_vm_child_main(void);
@@ -307,6 +308,11 @@ ffibuilder.set_source("pyrunc._libc", r"""
        one out at once (auto_da_alloc), and the delete's unlink then wait on it */
     int pyrunc_rename_exchange(const char *a, const char *b) {
         return syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, 2 /* RENAME_EXCHANGE */);
+    }
+    /* executor/sync.py's channel: one message a datagram */
+    #include <sys/socket.h>
+    int pyrunc_seqpacket_pair(int fds[2]) {
+        return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds);
     }
     /* fork() with clone flags (new namespaces) and, when cgroup_fd >= 0, the
        child born in that cgroup2 directory (CLONE_INTO_CGROUP): a move into a

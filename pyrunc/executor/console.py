@@ -7,6 +7,7 @@ to the client over --console-socket (SCM_RIGHTS, as runc does, with
 makes it its stdio and controlling terminal.  The client (containerd's shim,
 conmon) then owns the master; the init keeps no copy.
 """
+import _socket  # noqa: F401 - syscalls.send_fds imports it after pivot_root: be sure it can
 import errno
 import posix
 import stat
