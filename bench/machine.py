@@ -44,8 +44,8 @@ def image_state(pyrunc_exe):
     except (OSError, IndexError, ValueError, EOFError):
         return "none (run ./install.sh)"
     if not stale:
-        return f"{total} modules, all current"
-    return f"{len(stale)} of {total} modules STALE (run ./install.sh): {', '.join(stale[:5])}"
+        return f"{total} modules and schemas, all current"
+    return f"{len(stale)} of {total} modules and schemas STALE (run ./install.sh): {', '.join(stale[:5])}"
 
 
 def cgroup_layout():

@@ -6,7 +6,6 @@ import posix   # not os: see pyrunc/state.py
 import sys
 import _signal as signal   # the C module: `signal` imports enum (~3 ms a call)
 
-from pyrunc import pathstr
 from pyrunc.errors import ContainerNotFound, RuntimeFailure, StateError, UsageError
 from pyrunc.log import log
 from pyrunc.state import OCI_VERSION, Container, State, proc_start_time, rfc3339_now
@@ -19,6 +18,7 @@ def _hooks_from_dicts(dicts):
 
 def write_pid_file(path, pid):
     # containerd parses it strictly: the decimal pid and no newline
+    from pyrunc import pathstr   # create's and run's: start, kill, delete go without
     path = pathstr.abspath(path)
     tmp = pathstr.join(pathstr.dirname(path), "." + pathstr.basename(path) + ".tmp")
     try:
@@ -40,6 +40,7 @@ def create(root, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=Fa
     separate start (no startContainer hooks): the init execs the program as
     soon as it is set up, and the poststart hooks run here; started says so."""
     from pyrunc.spec.loader import load_bundle
+    from pyrunc import pathstr
     bundle = pathstr.abspath(bundle)
     config = load_bundle(bundle)
     if config.process is None:

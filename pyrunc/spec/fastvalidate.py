@@ -26,6 +26,7 @@ project's one deliberate change: "integer" does not match a float such as
 1.0 (Go's decoder refuses those).
 """
 import posix
+import sys
 
 from pyrunc import fastjson
 from pyrunc import pathstr
@@ -207,10 +208,16 @@ class SchemaSet:
     @classmethod
     def load(cls, directory, lazy=False):
         docs = {}
+        image = next((f for f in sys.meta_path if type(f).__name__ == "ImageFinder"), None)
         for name in posix.listdir(directory):
             if name.endswith(SUFFIX):
-                with open(pathstr.join(directory, name), "rb") as f:
-                    docs[name] = fastjson.loads(f.read())
+                path = pathstr.join(directory, name)
+                # parsed in the launcher's module image, while the file is unchanged
+                doc = image.data(path) if image is not None else None
+                if doc is None:
+                    with open(path, "rb") as f:
+                        doc = fastjson.loads(f.read())
+                docs[name] = doc
         return cls(docs, lazy)
 
     def errors(self, doc, schema_name):

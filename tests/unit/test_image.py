@@ -187,3 +187,52 @@ def test_the_installed_image_is_lean(tmp_path):
         "      set(p[2:] for p in c.co_positions()))\n")
     r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True)
     assert r.stdout.split(None, 2) == ["None", "ImageFinder", "{(None, None)}\n"], r.stderr
+
+
+SCHEMA_PROBE = """
+import marshal, posix, sys
+{bootstrap}
+finder = sys.meta_path[0]
+print(repr(finder.data({path!r})))
+"""
+
+
+def test_the_image_holds_the_schemas_parsed_while_they_are_unchanged(tmp_path):
+    pkg = _package(tmp_path)
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    schema = specs / "config.schema.json"
+    schema.write_text('{"$id": "x/config.schema.json", "type": "object"}')
+    image.write(str(tmp_path / "img"), str(pkg))
+
+    def data():
+        code = SCHEMA_PROBE.format(bootstrap=image.bootstrap(str(tmp_path / "img")),
+                                   path=str(schema))
+        r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
+                           text=True)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip()
+
+    assert data() == "{'$id': 'x/config.schema.json', 'type': 'object'}"
+    time.sleep(0.01)
+    schema.write_text('{"$id": "x/config.schema.json", "type": "array!"}')
+    assert data() == "None"   # changed since: validate reads the file itself
+
+
+def test_the_validator_reads_the_installed_images_schemas():
+    """The launcher's image carries specs/ (spec/fastvalidate.py loads it from there)."""
+    probe = ("import sys\nfrom pyrunc.spec import fastvalidate, validate\n"
+             "f = [m for m in sys.meta_path if type(m).__name__ == 'ImageFinder'][0]\n"
+             "calls = []\nreal = f.data\n"
+             "f.data = lambda p: calls.append(p) or real(p)\n"
+             "s = fastvalidate.SchemaSet.load(validate.specs_dir(), lazy=True)\n"
+             "print(len(calls), sum(real(p) is not None for p in calls))\n")
+    if image.stale(os.path.join(REPO, "pyrunc", "_image")):
+        pytest.skip("the installed image is stale: ./install.sh writes it anew")
+    launcher_text = open(os.path.join(REPO, ".venv", "bin", "pyrunc")).read()
+    head = launcher_text.split("from pyrunc.cli import")[0]
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", head + probe], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    n, hits = map(int, r.stdout.split())
+    assert n == len(os.listdir(os.path.join(REPO, "specs"))) and hits == n
