@@ -18,6 +18,7 @@
  * describing frames on a stack that is gone.
  */
 #include <sys/mman.h>
+#include <sys/prctl.h>
 
 static void pyrunc_vm_child_main(void);   /* extern "Python": syscalls.py */
 
@@ -71,6 +72,7 @@ long pyrunc_clone_vm(unsigned long long flags, int cgroup_fd)
     PyThreadState *ts, saved;
     char *stack;
     long pid;
+    int dumpable;
 
     gil = PyGILState_Ensure();
     ts = PyThreadState_Get();
@@ -98,12 +100,16 @@ long pyrunc_clone_vm(unsigned long long flags, int cgroup_fd)
     args.stack = (uint64_t)(uintptr_t)stack;
     args.stack_size = PYRUNC_VM_STACK;
     saved = *ts;
+    dumpable = prctl(PR_GET_DUMPABLE);
     pid = pyrunc_clone3_vm(&args, sizeof(args));
     /* The child has exec'd or exited.  It held the GIL throughout, except
        inside a blocking call: if it died in one, take the GIL back. */
     if (_PyThreadState_UncheckedGet() == NULL)
         PyEval_RestoreThread(ts);
     *ts = saved;
+    /* the child's PR_SET_DUMPABLE 0 was our mm's: ours again as it was */
+    if (dumpable >= 0 && prctl(PR_GET_DUMPABLE) != dumpable)
+        prctl(PR_SET_DUMPABLE, dumpable);
     munmap(stack, PYRUNC_VM_STACK);
     PyGILState_Release(gil);
     if (pid < 0) {
