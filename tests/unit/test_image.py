@@ -236,3 +236,47 @@ def test_the_validator_reads_the_installed_images_schemas():
     assert r.returncode == 0, r.stderr
     n, hits = map(int, r.stdout.split())
     assert n == len(os.listdir(os.path.join(REPO, "specs"))) and hits == n
+
+
+IMPORT_PROBE = """
+import marshal, posix, sys
+sys.path.insert(0, {root!r})
+{bootstrap}
+import builtins
+print(type(builtins.__import__.__self__).__name__)
+import pkg.deep.leaf as leaf                 # the chain of attributes, bound at the end
+import pkg.deep.leaf
+print(pkg.__name__, leaf.VALUE, pkg.deep.leaf is leaf)
+from pkg import helper                       # a submodule through the fromlist
+from pkg.deep import leaf as again
+print(helper.VALUE, again is leaf, type(helper.__spec__.loader).__name__)
+try:
+    from pkg import nothing
+except ImportError as e:
+    print("ImportError")
+try:
+    import pkg.broken
+except ZeroDivisionError:
+    print("raised", "pkg.broken" in sys.modules)
+import json                                  # not ours: the normal import
+print(json.__name__, type(json.__spec__.loader).__name__)
+import pkg.rel                               # relative imports: never a top-level namesake
+print(pkg.rel.helper.__name__, pkg.rel.MARK)
+"""
+
+
+def test_the_import_statement_of_an_image_module(tmp_path):
+    pkg = _package(tmp_path)
+    (pkg / "deep").mkdir()
+    (pkg / "deep" / "__init__.py").write_text("")
+    (pkg / "deep" / "leaf.py").write_text("from pkg import helper\nVALUE = 'leaf'\n")
+    (pkg / "broken.py").write_text("1 / 0\n")
+    (pkg / "json.py").write_text("MARK = 'ours'\n")
+    (pkg / "rel.py").write_text("from . import helper\nfrom .json import MARK\n")
+    image.write(str(tmp_path / "img"), str(pkg))
+    code = IMPORT_PROBE.format(root=str(tmp_path), bootstrap=image.bootstrap(str(tmp_path / "img")))
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:-1] == [
+        "ImageFinder", "pkg leaf True", "helper True ImageFinder", "ImportError",
+        "raised False", "json SourceFileLoader", "pkg.helper ours"]
