@@ -125,25 +125,27 @@ def _mount_v1(step, ctx, layout):
     mnt.mount_tmpfs(ctx, step.destination, "tmpfs", _BASE, "mode=755",
                     step.propagation).close(sys)
     fast = not step.cgroupns and not ctx.userns and not step.propagation
-    for h in layout.hierarchies:
-        dest = pathstr.join(step.destination, h.name)
-        if fast:
-            fast = _clone_bind(step, ctx, h.source, dest, h.name)
-            if fast:
-                continue
-        if step.cgroupns:
-            t = mnt.dir_target(ctx, dest)
-            try:
-                name = h.subsystems[5:] if h.subsystems.startswith("name=") else "cgroup"
-                mnt.mount(sys, name, t.path, "cgroup", _BASE | _ro(step), h.subsystems,
-                          shown=dest)
-            finally:
-                t.close(sys)
-        else:
-            _bind_dir(step, ctx, h.source, dest, mo.MS_BIND | mo.MS_REC,
-                      step.flags | _ro(step))
+    # the tmpfs is ours, made a moment ago: one fd on its root serves every
+    # hierarchy (a resolution in the root each would be ~40 us, ~0.4 ms a create)
     root = mnt.dir_target(ctx, step.destination)
     try:
+        for h in layout.hierarchies:
+            dest = pathstr.join(step.destination, h.name)
+            if fast:
+                fast = _clone_bind(step, ctx, root, h.source, dest, h.name)
+                if fast:
+                    continue
+            if step.cgroupns:
+                t = mnt.dir_target(ctx, dest)
+                try:
+                    name = h.subsystems[5:] if h.subsystems.startswith("name=") else "cgroup"
+                    mnt.mount(sys, name, t.path, "cgroup", _BASE | _ro(step), h.subsystems,
+                              shown=dest)
+                finally:
+                    t.close(sys)
+            else:
+                _bind_dir(step, ctx, h.source, dest, mo.MS_BIND | mo.MS_REC,
+                          step.flags | _ro(step))
         for h in layout.hierarchies:
             if "," not in h.name:
                 continue
@@ -163,9 +165,9 @@ _ATTRS = ((mo.MS_RDONLY, mo.MOUNT_ATTR_RDONLY), (mo.MS_NOSUID, mo.MOUNT_ATTR_NOS
 _ATIME = ((mo.MS_NOATIME, mo.MOUNT_ATTR_NOATIME), (mo.MS_STRICTATIME, mo.MOUNT_ATTR_STRICTATIME))
 
 
-def _clone_bind(step, ctx, source, dest, name):
+def _clone_bind(step, ctx, parent, source, dest, name):
     """Bind source, read-only etc., on a new directory `name` of the tmpfs at
-    step.destination: a detached copy of the source mount gets its flags
+    step.destination (parent: its root): a detached copy of the source mount gets its flags
     (mount_setattr) and is then attached to the directory's fd (move_mount).
     The tmpfs is ours, made a moment ago and out of the container's reach, so
     its entries need none of the in-root checks and re-resolving a path
@@ -176,7 +178,6 @@ def _clone_bind(step, ctx, source, dest, name):
     flags = step.flags | _ro(step)
     attr_set = sum(a for f, a in _ATTRS if flags & f)
     attr_set |= next((a for f, a in _ATIME if flags & f), mo.MOUNT_ATTR_RELATIME)
-    parent = mnt.dir_target(ctx, step.destination)
     src = tree = target = -1
     try:
         src = sys.open(source, sys.O_PATH | sys.O_DIRECTORY)
@@ -203,7 +204,6 @@ def _clone_bind(step, ctx, source, dest, name):
         for fd in (target, tree, src):
             if fd >= 0:
                 sys.close(fd)
-        parent.close(sys)
 
 
 def _mount_v2(step, ctx, layout):
