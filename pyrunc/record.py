@@ -79,12 +79,15 @@ class Record:
     _shown = ()           # names the repr shows
 
     def __init_subclass__(cls, frozen=True, **kw):
-        super().__init_subclass__(**kw)
+        # one pass, no generator per tuple: every create defines ~80 records
+        if kw:
+            super().__init_subclass__(**kw)
         own = cls.__dict__.get("__annotations__")
         if own:
             by_name = {f.name: f for f in cls._fields}
+            namespace = cls.__dict__
             for name in own:
-                value = cls.__dict__.get(name, MISSING)
+                value = namespace.get(name, MISSING)
                 if isinstance(value, Field):
                     f = value
                     f.name = name
@@ -96,13 +99,20 @@ class Record:
                     f = Field(name, value)
                 by_name[name] = f
             cls._fields = tuple(by_name.values())
-        fs = cls._fields
-        cls._names = tuple(f.name for f in fs)
-        cls._name_set = frozenset(cls._names)
-        cls._fill = tuple((f.name, f.default, f.default_factory) for f in fs
-                          if f.default is not MISSING or f.default_factory is not MISSING)
-        cls._compared = tuple(f.name for f in fs if f.compare)
-        cls._shown = tuple(f.name for f in fs if f.repr)
+        names, fill, compared, shown = [], [], [], []
+        for f in cls._fields:
+            names.append(f.name)
+            if f.default is not MISSING or f.default_factory is not MISSING:
+                fill.append((f.name, f.default, f.default_factory))
+            if f.compare:
+                compared.append(f.name)
+            if f.repr:
+                shown.append(f.name)
+        cls._names = tuple(names)
+        cls._name_set = frozenset(names)
+        cls._fill = tuple(fill)
+        cls._compared = tuple(compared)
+        cls._shown = tuple(shown)
         if not frozen:
             cls.__setattr__ = object.__setattr__
             cls.__delattr__ = object.__delattr__
