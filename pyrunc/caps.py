@@ -34,8 +34,8 @@ def last_cap():
     global _last_cap
     if _last_cap is None:
         try:
-            with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
-                _last_cap = int(f.read().strip())
+            from pyrunc.state import read_bytes   # preloaded with the handlers
+            _last_cap = int(read_bytes("/proc/sys/kernel/cap_last_cap").strip())
         except (OSError, ValueError):
             # no /proc (yet): trust the table rather than refuse every cap
             _last_cap = len(NAMES) - 1

@@ -8,7 +8,8 @@ import _signal as signal   # the C module: `signal` imports enum (~3 ms a call)
 
 from pyrunc.errors import ContainerNotFound, RuntimeFailure, StateError, UsageError
 from pyrunc.log import log
-from pyrunc.state import OCI_VERSION, Container, State, proc_start_time, rfc3339_now
+from pyrunc.state import (OCI_VERSION, Container, State, proc_start_time, rfc3339_now,
+                          write_new)
 
 
 def _hooks_from_dicts(dicts):
@@ -22,8 +23,7 @@ def write_pid_file(path, pid):
     path = pathstr.abspath(path)
     tmp = pathstr.join(pathstr.dirname(path), "." + pathstr.basename(path) + ".tmp")
     try:
-        with open(tmp, "w") as f:
-            f.write(str(pid))
+        write_new(tmp, str(pid).encode())
         posix.rename(tmp, path)
     except OSError as e:
         from pyrunc.errors import oserror_text

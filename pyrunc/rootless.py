@@ -34,10 +34,10 @@ _FULL_MAP = ("0", "0", "4294967295")
 
 def in_user_namespace(uid_map="/proc/self/uid_map"):
     """Whether this process runs in a user namespace other than the initial one."""
+    from pyrunc.state import read_bytes   # loaded by every command: no builtin open()
     try:
-        with open(uid_map) as f:
-            lines = f.read().split("\n")
-    except OSError:
+        lines = read_bytes(uid_map).decode().split("\n")
+    except (OSError, ValueError):
         return False
     fields = [ln.split() for ln in lines if ln.strip()]
     return fields != [list(_FULL_MAP)]

@@ -62,6 +62,17 @@ def read_bytes(path):
     return data
 
 
+def write_new(path, data):
+    """Create or truncate path (0644) and write data: read_bytes's counterpart."""
+    fd = posix.open(path, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[posix.write(fd, view):]
+    finally:
+        posix.close(fd)
+
+
 def read_text(path):
     """The file as text, "" if it cannot be read."""
     try:
@@ -362,8 +373,7 @@ class Container:
         from pyrunc import fastjson   # create: loaded by then anyway
         tmp = join(self.dir, STATE_FILE + ".tmp")
         try:
-            with open(tmp, "w") as f:
-                f.write(fastjson.dumps(state.to_json_dict()))
+            write_new(tmp, fastjson.dumps(state.to_json_dict()).encode())
             _replace(tmp, join(self.dir, STATE_FILE))
         except OSError as e:
             # a full or read-only state root: say what could not be written

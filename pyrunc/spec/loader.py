@@ -61,9 +61,9 @@ def load_resources(path_or_dash, stdin=None):
 
 
 def _read(path):
+    from pyrunc.state import read_bytes   # loaded by create before: no builtin open()
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        return read_bytes(path)
     except OSError as e:
         raise ConfigError("", f"open {path}: {oserror_text(e)}") from None
 
