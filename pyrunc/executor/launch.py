@@ -166,7 +166,7 @@ def _clone(plan, step, ctx, be_the_child):
         if step.v2_dir:
             fd = sys_.open(step.v2_dir, sys_.O_DIRECTORY | sys_.O_CLOEXEC)
         flags = clone_flags(sys_, step.ns_types)
-        if step.vfork and _may_vfork(plan, ctx):
+        if step.vfork and _prepare_vfork(plan, ctx):
             # the init's own copies: what it stores there must not become ours
             from pyrunc.record import replace
             own = replace(ctx, extra=dict(ctx.extra))
@@ -187,10 +187,11 @@ def _clone(plan, step, ctx, be_the_child):
     return posix.fork(), Plan(tuple(legacy(plan.steps))), False
 
 
-def _may_vfork(plan, ctx):
-    """What CloneInit.vfork cannot know: step fault rules (--faults) act in
-    the init and may make it wait, and pyrunc-init must be at hand (the init
-    would otherwise wait for start in Python).  It is read here, then."""
+def _prepare_vfork(plan, ctx):
+    """Whether the init may be vfork'd after all, loading pyrunc-init for it
+    (ctx.extra["waiter_fd"]) on the way: CloneInit.vfork cannot know that step
+    fault rules (--faults) act in the init and may make it wait, nor whether
+    pyrunc-init is at hand (without it the init waits for start in Python)."""
     trace = sys.modules.get("pyrunc.trace")
     if trace is not None and trace.faults_armed():
         return False
