@@ -107,7 +107,7 @@ def test_state_wall_time_stays_close_to_a_bare_interpreter(tmp_path):
     written (a bare 3.11 start is most of it); 2.5x means something heavy crept in."""
     from pyrunc import launcher
     exe = tmp_path / "pyrunc"
-    launcher.write(str(exe), image=str(tmp_path / "_image"))
+    launcher.write(str(exe), image=str(tmp_path / "_image"), boot=str(tmp_path / "boot"))
     _fake_running_container(tmp_path / "root", "c1")
     state = [str(exe), "--root", str(tmp_path / "root"), "state", "c1"]
     out = subprocess.run(state, capture_output=True, text=True, check=True).stdout

@@ -15,7 +15,8 @@ def test_render_is_a_direct_isolated_interpreter_call():
     text = launcher.render("/opt/venv/bin/python", ["/opt/venv/lib/site-packages", "/src"])
     lines = text.splitlines()
     assert lines[0] == "#!/opt/venv/bin/python -IS"   # the kernel passes "-IS" as one argument
-    assert "sys.path += ['/opt/venv/lib/site-packages', '/src']" in lines
+    assert ("sys.path += [p for p in ['/opt/venv/lib/site-packages', '/src'] "
+            "if p not in sys.path]") in lines
     assert "/usr/bin/env" not in text
     with pytest.raises(ValueError):
         launcher.render("python3", [])
@@ -50,8 +51,9 @@ def _run(exe, tmp_path, *args):
 
 def test_written_launcher_runs_pyrunc_isolated_from_the_callers_environment(tmp_path):
     target = tmp_path / "pyrunc"
-    text = launcher.write(str(target), image=str(tmp_path / "_image"))
+    text = launcher.write(str(target), image=str(tmp_path / "_image"), boot=str(tmp_path / "boot"))
     assert f"_image = {str(tmp_path / '_image')!r}" in text
+    assert text.startswith(f"#!{tmp_path / 'boot' / 'python3'} -IS\n")
     assert target.read_text() == text and os.access(target, os.X_OK)
     r = _run(str(target), tmp_path, "--version")
     assert r.returncode == 0, r.stderr
@@ -64,11 +66,21 @@ def test_written_launcher_runs_pyrunc_isolated_from_the_callers_environment(tmp_
 def test_installed_pyrunc_is_the_launcher(tmp_path):
     with open(INSTALLED) as f:
         first, second = f.readline(), f.readline()
-    assert first == f"#!{os.path.join(REPO, '.venv', 'bin', 'python')} -IS\n", \
+    assert first == f"#!{os.path.join(REPO, 'pyrunc', '_boot', 'python3')} -IS\n", \
         f"{INSTALLED} is not pyrunc's launcher (pip rewrote it?): run ./install.sh"
     assert second.strip() == launcher.MARKER
     r = _run(INSTALLED, tmp_path, "--version")
     assert r.returncode == 0 and r.stdout.startswith("pyrunc version "), r.stderr
+
+
+def test_the_launcher_works_where_the_interpreter_ignores_the_pth_file(tmp_path):
+    """Another Python (or a boot directory without its python3._pth) starts with
+    its default path: the launcher adds the venv's directories itself."""
+    target = tmp_path / "pyrunc"
+    launcher.write(str(target), image=str(tmp_path / "_image"), boot=str(tmp_path / "boot"))
+    (tmp_path / "boot" / "python3._pth").unlink()
+    r = _run(str(target), tmp_path, "--root", str(tmp_path / "root"), "state", "nope")
+    assert r.returncode == 1 and "container nope does not exist" in r.stderr, r.stderr
 
 
 def test_python_m_pyrunc_still_works():

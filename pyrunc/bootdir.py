@@ -1,0 +1,83 @@
+"""The interpreter the launcher runs: a symlink to Python beside a `._pth` file.
+
+Before it runs a line of pyrunc, Python imports `encodings` (its codecs
+registry needs it).  The path finder lists /usr/lib/python3.X (~210 entries)
+to find it and then the encodings package (~125 entries) for the two
+submodules start-up uses, and the default path search stats a zip, a
+pyvenv.cfg and landmark files first: ~0.27 ms of every runtime call, three
+times per container on the shim's path.
+
+Python 3.11 reads `<executable>._pth` next to the executable it was started
+as: its lines are sys.path, exactly, and it implies -I -S.  The launcher's
+shebang therefore names BOOT/python3, a symlink to the interpreter, with
+BOOT/python3._pth holding BOOT/lib, the interpreter's own directories and
+the venv's.  BOOT/lib/encodings holds copies of the three modules start-up
+imports, taken from this interpreter at install time; its __init__ appends
+the standard encodings directory to the package's __path__, so every other
+codec is found where it always was.
+
+An interpreter that ignores ._pth files starts as before: the launcher still
+adds the venv's directories when they are missing from sys.path.
+"""
+import os
+import subprocess
+
+PYTHON = "python3"
+STARTUP_ENCODINGS = ("__init__", "aliases", "utf_8")   # what Python imports before main
+_PROBE = ("import encodings, sys; print(encodings.__path__[0]); "
+          "print('\\n'.join(p for p in sys.path if p))")
+
+
+def _interpreter_paths(python):
+    """(the stdlib encodings directory, sys.path of `python -I -S`)."""
+    out = subprocess.run([python, "-I", "-S", "-c", _PROBE], capture_output=True, text=True,
+                         check=True, env={"PATH": "/usr/bin:/bin"}, cwd="/").stdout.split("\n")
+    return out[0], [p for p in out[1:] if p]
+
+
+def _replace(path, data):
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, path)
+
+
+def _relink(path, target):
+    tmp = f"{path}.tmp{os.getpid()}"
+    os.symlink(target, tmp)
+    os.rename(tmp, path)
+
+
+def pth_lines(boot, interpreter_paths, site_paths):
+    """sys.path for the launcher: the boot encodings first, then the
+    interpreter's existing directories, then the venv's."""
+    lines = [os.path.join(boot, "lib")]
+    for p in list(interpreter_paths) + list(site_paths):
+        if p not in lines and os.path.isdir(p):
+            lines.append(p)
+    return lines
+
+
+def write(boot, python, site_paths):
+    """Make (or refresh) BOOT for `python`; returns the interpreter path the
+    launcher's shebang names.  Each file is replaced atomically: a runtime
+    call starting meanwhile sees the old file or the new one."""
+    encodings_dir, interpreter_paths = _interpreter_paths(python)
+    package = os.path.join(boot, "lib", "encodings")
+    os.makedirs(package, exist_ok=True)
+    sources = []
+    for name in STARTUP_ENCODINGS:
+        with open(os.path.join(encodings_dir, name + ".py"), "rb") as f:
+            source = f.read()
+        if name == "__init__":
+            source += (b"\n# pyrunc (pyrunc/bootdir.py): the other codecs where they are\n"
+                       b"__path__.append(%s)\n" % repr(encodings_dir).encode())
+        sources.append(os.path.join(package, name + ".py"))
+        _replace(sources[-1], source)
+    # compiled by the interpreter that will import them (py_compile renames into place)
+    subprocess.run([python, "-I", "-S", "-m", "py_compile", *sources], check=True)
+    lines = pth_lines(boot, interpreter_paths, site_paths)
+    _replace(os.path.join(boot, PYTHON + "._pth"), ("\n".join(lines) + "\n").encode())
+    exe = os.path.join(boot, PYTHON)
+    _relink(exe, os.path.realpath(python))
+    return exe
