@@ -14,7 +14,11 @@ create imports ~50 modules.  Any other import (the standard library, cffi's
 extension, a module edited since, a relative import) goes the normal way.
 
 The image also holds the JSON schemas in specs/ (spec/fastvalidate.py),
-parsed, under their absolute paths: ~0.1 ms a create.
+parsed, under their absolute paths: ~0.1 ms a create.  And it knows where
+the extension modules every create imports are (_json, _cffi_backend,
+pyrunc._libc): the path finder would list /usr/lib/python3.X, lib-dynload,
+site-packages and pyrunc/ to find them (~0.15 ms a create); the image hands
+their file to importlib's own extension loader.
 
 The image never runs stale code: each entry keeps its source's mtime and size,
 and a module whose source changed since (or is gone) is left to the normal
@@ -29,8 +33,9 @@ bootstrap() (~0.15 ms less than carrying the class).
 Layout: MAGIC, the interpreter's 4-byte bytecode magic, the boot code's length
 (4 bytes, little endian), the boot code (marshal), the index length (8 bytes),
 the index (marshal of {module name: (is package, source path, source
-mtime_ns, source size, offset, length)}), then the code objects (marshal),
-offsets counted from the end of the index.
+mtime_ns, source size, offset, length)}; an extension module's offset is
+EXTENSION and its "source" the shared object), then the code objects
+(marshal), offsets counted from the end of the index.
 
     python -m pyrunc.image TARGET [PACKAGE_DIR]     write an image (atomically)
 
@@ -44,6 +49,9 @@ import posix   # ImageFinder's name for it, as in the launcher
 import sys
 
 MAGIC = b"PYRUNCI2"
+EXTENSION = -1   # an index entry's offset: a shared object, loaded from its path
+# the extension modules a create imports; the others are found the usual way
+HOT_EXTENSIONS = ("_json", "_cffi_backend", "pyrunc._libc")
 
 
 def _bytecode_magic():
@@ -80,8 +88,24 @@ def schema_files(package_dir):
     return []
 
 
-def build(package_dir):
-    """The image's bytes for the package in package_dir."""
+def extension_files(names):
+    """{name: path} of those of the named extension modules this interpreter finds."""
+    import importlib.machinery
+    import importlib.util
+    found = {}
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except ImportError:
+            continue
+        if spec is not None and isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
+            found[name] = spec.origin
+    return found
+
+
+def build(package_dir, extensions=None):
+    """The image's bytes for the package in package_dir; extensions: {name:
+    shared object} of extension modules the image is to find."""
     index, blobs, offset = {}, [], 0
     for name, path, is_pkg in modules(os.path.abspath(package_dir)):
         with open(path, "rb") as f:
@@ -102,6 +126,9 @@ def build(package_dir):
         index[path] = (False, path, st.st_mtime_ns, st.st_size, offset, len(blob))
         blobs.append(blob)
         offset += len(blob)
+    for name, path in (extensions or {}).items():
+        st = os.stat(path)
+        index[name] = (False, path, st.st_mtime_ns, st.st_size, EXTENSION, 0)
     import inspect
     lines, first = inspect.getsourcelines(ImageFinder)
     boot = "\n" * (first - 1) + "".join(lines)   # tracebacks show image.py's own lines
@@ -154,10 +181,10 @@ def stale(path):
     return out
 
 
-def write(target, package_dir):
+def write(target, package_dir, extensions=None):
     tmp = f"{target}.tmp{os.getpid()}"
     with open(tmp, "wb") as f:
-        f.write(build(package_dir))
+        f.write(build(package_dir, extensions))
     os.rename(tmp, target)
 
 
@@ -185,6 +212,8 @@ class ImageFinder:
         # replaced image stays readable through it (its offsets are ours)
         self.fd = posix.dup(fd)
         self.spec_type = sys.modules["_frozen_importlib"].ModuleSpec
+        self.load_spec = sys.modules["_frozen_importlib"]._load
+        self.extension_loader = sys.modules["_frozen_importlib_external"].ExtensionFileLoader
 
     @staticmethod
     def _stamp(fd):
@@ -238,6 +267,15 @@ class ImageFinder:
         if spec is None:   # edited since the image was made
             self.std_import(name)
             return sys.modules[name]
+        if spec.loader is self:
+            module = self._exec_new(name, parent, spec)
+        else:   # an extension module: importlib's loader makes it
+            module = self.load_spec(spec)
+        if parent:
+            setattr(sys.modules[parent], child, module)
+        return module
+
+    def _exec_new(self, name, parent, spec):
         module = type(sys)(name)
         module.__spec__, module.__loader__, module.__file__ = spec, self, spec.origin
         if spec.submodule_search_locations is not None:
@@ -251,10 +289,7 @@ class ImageFinder:
         except BaseException:
             sys.modules.pop(name, None)
             raise
-        module = sys.modules[name]
-        if parent:
-            setattr(sys.modules[parent], child, module)
-        return module
+        return sys.modules[name]
 
     def find_spec(self, name, path=None, target=None):
         entry = self.index.get(name)
@@ -267,6 +302,10 @@ class ImageFinder:
             return None
         if st.st_mtime_ns != mtime_ns or st.st_size != size:
             return None   # edited since the image was made: the normal import
+        if entry[4] == -1:   # EXTENSION (the boot code has no globals of image.py)
+            spec = self.spec_type(name, self.extension_loader(name, origin), origin=origin)
+            spec.has_location = True
+            return spec
         spec = self.spec_type(name, self, origin=origin, is_package=is_pkg)
         spec.has_location = True   # __file__, tracebacks show the source
         if is_pkg:
@@ -321,4 +360,5 @@ class ImageFinder:
 if __name__ == "__main__":
     if len(sys.argv) not in (2, 3):
         sys.exit("usage: python -m pyrunc.image TARGET [PACKAGE_DIR]")
-    write(sys.argv[1], sys.argv[2] if len(sys.argv) == 3 else os.path.dirname(__file__))
+    write(sys.argv[1], sys.argv[2] if len(sys.argv) == 3 else os.path.dirname(__file__),
+          extension_files(HOT_EXTENSIONS))

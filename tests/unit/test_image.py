@@ -280,3 +280,45 @@ def test_the_import_statement_of_an_image_module(tmp_path):
     assert r.stdout.split("\n")[:-1] == [
         "ImageFinder", "pkg leaf True", "helper True ImageFinder", "ImportError",
         "raised False", "json SourceFileLoader", "pkg.helper ours"]
+
+
+EXT_PROBE = """
+import marshal, posix, sys
+{bootstrap}
+import _json
+print(_json.__file__, type(_json.__spec__.loader).__name__)
+print(any(isinstance(k, str) and k.endswith("lib-dynload") for k in sys.path_importer_cache))
+"""
+
+
+def test_the_image_finds_its_extension_modules_while_they_are_unchanged(tmp_path):
+    """The image names the shared object of the extension modules a create
+    imports, so that the path finder does not list directories for them; a
+    changed file is left to the normal import."""
+    import _json
+    pkg = _package(tmp_path)
+    ext = tmp_path / "ext" / os.path.basename(_json.__file__)
+    ext.parent.mkdir()
+    ext.write_bytes(open(_json.__file__, "rb").read())
+    image.write(str(tmp_path / "img"), str(pkg), {"_json": str(ext)})
+
+    def probe():
+        code = EXT_PROBE.format(bootstrap=image.bootstrap(str(tmp_path / "img")))
+        r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
+                           text=True)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+
+    # the copy is on no sys.path entry: only the image can have found it
+    assert probe() == [str(ext), "ExtensionFileLoader", "False"]
+    with open(ext, "ab") as f:
+        f.write(b"\0")   # changed since the image was made
+    assert probe() == [_json.__file__, "ExtensionFileLoader", "True"]
+    assert image.stale(str(tmp_path / "img")) == ["_json"]
+
+
+def test_the_installed_image_knows_the_hot_extension_modules():
+    found = image.extension_files(image.HOT_EXTENSIONS)
+    assert set(found) == set(image.HOT_EXTENSIONS)
+    assert found["pyrunc._libc"] == os.path.join(REPO, "pyrunc", os.path.basename(
+        found["pyrunc._libc"]))
