@@ -61,7 +61,8 @@ def test_start_and_delete_of_a_short_container_read_no_json(rt, bundle_factory, 
     assert not os.path.exists(os.path.join(rt.root, cid))
 
 
-def test_run_and_create_load_no_os_resource_or_socket(rt, bundle_factory, container_id):
+def test_run_create_and_exec_load_no_os_resource_or_socket(rt, bundle_factory,
+                                                            container_id):
     """os costs a create ~0.7 ms, resource and _socket ~0.1 each (pyrunc/pathstr.py,
     executor/sync.py)."""
     heavy = {"os", "posixpath", "resource", "_socket", "jsonschema", "pyroute2", "subprocess"}
@@ -70,6 +71,11 @@ def test_run_and_create_load_no_os_resource_or_socket(rt, bundle_factory, contai
     assert (code, err) == (0, "") and modules & heavy == set()
     cid = container_id()
     code, err, modules = _probe(rt, "create", "-b", str(bundle_factory(args=["true"])), cid)
+    assert (code, err) == (0, "") and modules & heavy == set()
+    assert rt.delete(cid, force=True).returncode == 0
+    cid = container_id()
+    assert rt.run(cid, bundle_factory(args=["sleep", "100"]), "-d").returncode == 0
+    code, err, modules = _probe(rt, "exec", cid, "true")
     assert (code, err) == (0, "") and modules & heavy == set()
     assert rt.delete(cid, force=True).returncode == 0
 
