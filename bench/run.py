@@ -111,7 +111,7 @@ def report(bench, runtimes, args, info, notes, elapsed):
     rows = stats.time_rows(args.conc) + stats.MEMORY_ROWS
     out = ["### Machine", "", machine.markdown(info), "### Results", "",
            f"Median ± IQR of {args.samples} samples per cell (after {args.warmup} warm-up), "
-           "runtimes interleaved and rotated per sample; ratio = pyrunc median / runc median.",
+           "runtimes interleaved, in every order in turn; ratio = pyrunc median / runc median.",
            "", stats.markdown(bench.samples, rows, names)]
     if notes:
         out += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]

@@ -1,9 +1,10 @@
 """The measurements: one function per group of rows, one runtime per call.
 
 A sample runs every selected group once for every runtime, the runtimes
-interleaved (and their order rotated from sample to sample) so that machine
-noise and cache warmth spread evenly over them.
+interleaved (in an order that changes from sample to sample, see
+sample_order) so that machine noise and cache warmth spread evenly over them.
 """
+import itertools
 import os
 import time
 
@@ -14,6 +15,16 @@ from bench.stats import Samples
 GROUPS = ("run", "shim", "exec", "state", "kill", "concurrent")
 MIB = 1024.0
 NS_PER_MS = 1e6
+
+
+def sample_order(runtimes, i):
+    """The runtimes' order in sample i: every permutation in turn.  A rotation
+    (a b c, b c a, c a b) would keep each runtime behind the same one in every
+    sample, and what a runtime leaves for the kernel to finish (a network
+    namespace torn down after its init exits takes milliseconds of kernel
+    work) would always land on the same neighbour's next command."""
+    orders = list(itertools.permutations(runtimes))
+    return list(orders[i % len(orders)])
 
 
 class Bench:
@@ -85,8 +96,7 @@ class Bench:
             self.mode = "time"
 
     def _sample(self, i, groups):
-        k = i % len(self.runtimes)
-        order = self.runtimes[k:] + self.runtimes[:k]
+        order = sample_order(self.runtimes, i)
         if "run" in groups:
             for rt in order:
                 self.guarded("run", rt, self.run_true)

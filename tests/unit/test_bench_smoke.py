@@ -106,3 +106,17 @@ def test_bench_runs_one_sample_and_leaves_nothing(tmp_path):
                 continue          # pyrunc broke here: the report says so, no figure
             assert rows[key]["runtimes"][rt]["n"] == 1, (key, rt)
             assert rows[key]["runtimes"][rt]["median"] > 0, (key, rt)
+
+
+def test_every_runtime_follows_every_other_equally_often():
+    """The sample orders cycle through the permutations: over six samples
+    each runtime comes right after each other one twice and is first twice."""
+    from collections import Counter
+    from bench.scenarios import sample_order
+    runtimes = ["runc", "crun", "pyrunc"]
+    orders = [sample_order(runtimes, i) for i in range(6)]
+    follows = Counter((a, b) for o in orders for a, b in zip(o, o[1:]))
+    assert set(follows.values()) == {2} and len(follows) == 6
+    assert Counter(o[0] for o in orders) == Counter({r: 2 for r in runtimes})
+    assert [sample_order(["runc", "pyrunc"], i) for i in range(3)] == \
+        [["runc", "pyrunc"], ["pyrunc", "runc"], ["runc", "pyrunc"]]
