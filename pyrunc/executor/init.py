@@ -27,7 +27,8 @@ def child_main(plan, ctx, sync, keep_fds):
         # we join them first thing (EnterCgroups), or the runtime put us there
         # (JoinCgroup), so that the init is born inside them.  CloneInit: we
         # are the init, cloned once they were ready.
-        if not any(isinstance(s, CloneInit) for s in plan.steps):
+        # A vfork'd exec child: born in its v2 cgroup, nothing to wait for.
+        if not any(isinstance(s, CloneInit) for s in plan.steps) and not ctx.extra.get("vforked"):
             sync.expect("go")
         run_steps(plan.phase(Phase.NAMESPACES), ctx)
         spawned = any(isinstance(s, ExecSpawn) for s in plan.steps)

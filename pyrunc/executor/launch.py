@@ -105,7 +105,8 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
             raise
         cloned = not any(isinstance(s, ForkInit) for s in plan.steps)
     else:
-        pid, cloned, vforked = _fork(plan, ctx), False, False
+        pid, vforked = _fork(plan, ctx, be_the_child)
+        cloned = False
     if pid == 0:
         be_the_child(plan, ctx)
     child.close()
@@ -127,7 +128,8 @@ def launch(plan, config, container, *, console_socket=None, preserve_fds=0,
             if not cgroups_done:
                 _probe("cgroups")
                 run_steps(plan.phase(Phase.CGROUPS), ctx)
-            _reply(parent, "go")
+            if not vforked:   # a vfork'd child went on by itself (plan/execspawn.py)
+                _reply(parent, "go")
             _probe("go")
         init_pid = _drive(parent, plan, pid, on_pid, creating_state, ctx, init_pid)
         if for_exec or not any(isinstance(s, AwaitStart) for s in plan.steps):
@@ -200,24 +202,41 @@ def _prepare_vfork(plan, ctx):
     return ctx.extra.get("waiter_fd", 0) is not None
 
 
-def _fork(plan, ctx):
-    """posix.fork(), the child born in the plan's BornInCgroup directory if it
-    has one (ctx.extra["born_in_cgroup"] says whether that worked)."""
+def _fork(plan, ctx, be_the_child):
+    """(pid, vforked): posix.fork(), the child born in the plan's BornInCgroup
+    directory if it has one (ctx.extra["born_in_cgroup"] says whether that
+    worked); vfork'd where plan/execspawn.py allows it (the pid then is the
+    child's, exec'd)."""
     born = next((s for s in plan.phase(Phase.CGROUPS) if isinstance(s, BornInCgroup)), None)
-    if born is None:
-        return posix.fork()
     sys_ = ctx.sys
+    fd = -1
+    if born is not None:
+        try:
+            fd = sys_.open(born.dir, sys_.O_DIRECTORY)
+        except OSError:
+            return posix.fork(), False   # BornInCgroup's handler reports it
+    from pyrunc.plan.execspawn import may_vfork
     try:
-        fd = sys_.open(born.dir, sys_.O_DIRECTORY)
-    except OSError:
-        return posix.fork()   # BornInCgroup's handler reports it
-    try:
-        pid = sys_.clone_fork(0, fd)
-        ctx.extra["born_in_cgroup"] = True
-    except OSError:
-        pid = posix.fork()   # no clone3 here: BornInCgroup's handler moves the child
-    posix.close(fd)
-    return pid
+        if may_vfork(plan.steps) and _prepare_vfork(plan, ctx):
+            from pyrunc.record import replace
+            own = replace(ctx, extra=dict(ctx.extra, vforked=True))
+            try:
+                pid = sys_.clone_vm(0, fd, lambda: be_the_child(plan, own, True))
+                ctx.extra["born_in_cgroup"] = fd >= 0
+                return pid, True
+            except OSError:
+                pass   # no clone3 into a cgroup, threads, not x86_64: the fork below
+        if fd < 0:
+            return posix.fork(), False
+        try:
+            pid = sys_.clone_fork(0, fd)
+            ctx.extra["born_in_cgroup"] = True
+        except OSError:
+            pid = posix.fork()   # no clone3 here: BornInCgroup's handler moves the child
+        return pid, False
+    finally:
+        if fd >= 0:
+            posix.close(fd)   # in the child too
 
 
 def _drive(chan, plan, child_pid, on_pid, creating_state, ctx, init_pid=None):

@@ -19,7 +19,14 @@ the fork into it happens after the exec of pyrunc-init.  Hence:
 
 Not with a seccomp listener (SCMP_ACT_NOTIFY): the agent is told the pid of
 the process that loads the filter, which must then be the program's own.
+
+may_vfork: like create's init (plan/cloneinit.py), the child may run in the
+runtime's memory until it execs pyrunc-init, when it never waits for the
+runtime: its cgroups are the v2 one it is born in and the v1 ones it joins
+itself, nothing in the CGROUPS phase but BornInCgroup (the runtime would
+move it, or pin its CPUs, while it waits for "go").
 """
+from pyrunc.plan.cloneinit import waits_for_runtime
 from pyrunc.plan.steps import (BornInCgroup, ConnectSeccompListener, EnterCgroups, Exec, ExecSpawn,
                                ForkInit, JoinCgroup, JoinNamespace, OpenEarly, Phase,
                                SetCpuAffinity, SetOomScoreAdj, SetupConsole)
@@ -53,3 +60,10 @@ def shape_for_spawn(steps, v2_mount, terminal):
         elif isinstance(s, Exec):
             out[i] = ExecSpawn(s.args, s.env, bool(terminal))
     return out
+
+
+def may_vfork(steps):
+    """Whether a spawn-shaped exec plan's child may be vfork'd (see the module doc)."""
+    start = [s for s in steps if s.phase is Phase.START]
+    return (bool(start) and isinstance(start[-1], ExecSpawn) and not waits_for_runtime(steps)
+            and all(isinstance(s, BornInCgroup) for s in steps if s.phase is Phase.CGROUPS))

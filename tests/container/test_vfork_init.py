@@ -40,6 +40,27 @@ def test_an_init_that_waits_for_runtime_hooks_is_forked(pyrunc, bundle_factory, 
     assert len(flags) == 1 and "CLONE_VM" not in flags[0] and "CLONE_NEWPID" in flags[0]
 
 
+def test_exec_vforks_its_child_into_the_containers_cgroup(make_runtime, pyrunc, bundle_factory,
+                                                         container_id, tmp_path):
+    """exec's child (plan/execspawn.may_vfork) shares the runtime's memory until it
+    execs pyrunc-init, born in the container's cgroup2 directory when there is one;
+    the program still runs in the container, and a failing one is reported."""
+    rt = make_runtime(pyrunc)
+    cid = container_id()
+    assert rt.run(cid, bundle_factory(args=["sleep", "100"]), "-d").returncode == 0
+    try:
+        out, flags = _clone3_flags(pyrunc, ["--root", rt.root, "exec", cid, "sh", "-c",
+                                            "echo pid $$; cat /proc/self/cgroup"], tmp_path)
+        assert len(flags) == 1 and {"CLONE_VM", "CLONE_VFORK"} <= set(flags[0].split("|"))
+        lines = out.splitlines()
+        assert lines[0] != "pid 1" and f":/{cid}" in "\n".join(lines[1:])
+        r = rt.call("exec", cid, "/nonexistent")
+        assert r.returncode != 0 and "/nonexistent" in r.stderr
+        assert rt.call("exec", cid, "sh", "-c", "exit 3").returncode == 3
+    finally:
+        assert rt.delete(cid, force=True).returncode == 0
+
+
 def test_an_init_killed_in_a_blocking_call_leaves_the_runtime_whole(make_runtime, pyrunc,
                                                                      bundle_factory,
                                                                      container_id):

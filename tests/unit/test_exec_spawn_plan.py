@@ -1,5 +1,5 @@
 """plan/execspawn.shape_for_spawn: an exec plan for pyrunc-init's spawn mode."""
-from pyrunc.plan.execspawn import shape_for_spawn
+from pyrunc.plan.execspawn import may_vfork, shape_for_spawn
 from pyrunc.plan.steps import (BornInCgroup, CloseFds, ConnectSeccompListener, EnterCgroups, Exec,
                                ExecSpawn, ForkInit, JoinCgroup, JoinNamespace, OpenEarly,
                                SetCpuAffinity, SetOomScoreAdj, SetupConsole, SetUser)
@@ -40,3 +40,17 @@ def test_exec_cpu_affinity_keeps_the_runtimes_join():
 def test_a_seccomp_listener_keeps_the_python_exec():
     steps = [ConnectSeccompListener("/run/a.sock"), *_exec()]
     assert shape_for_spawn(steps, MOUNT, False) == steps
+
+
+def test_a_spawn_plan_whose_child_waits_for_nothing_may_vfork():
+    assert may_vfork(shape_for_spawn(_exec(), MOUNT, False))         # born in v2, joins v1
+    assert may_vfork(shape_for_spawn(_exec(join=()), MOUNT, False))  # no cgroups at all
+
+
+def test_a_child_the_runtime_acts_on_first_is_forked():
+    # execCPUAffinity: the runtime joins the cgroup and pins the CPUs while the child waits
+    aff = [SetCpuAffinity((0,), "f"), JoinCgroup((V1, V2)), SetCpuAffinity((1,), "f")]
+    assert not may_vfork(shape_for_spawn(aff + _exec(join=())[1:], MOUNT, False))
+    # a seccomp agent: the Python child execs the program itself
+    assert not may_vfork(shape_for_spawn([ConnectSeccompListener("/run/a.sock"), *_exec()],
+                                         MOUNT, False))
