@@ -35,10 +35,9 @@ def image_state(pyrunc_exe):
     """Whether the launcher's module image (pyrunc/image.py) matches the sources:
     modules edited since install.sh are imported the slow way, and a bench of
     such a tree measures less than it should."""
-    from pyrunc import image
+    from pyrunc import image, launcher
     try:
-        with open(pyrunc_exe) as f:
-            text = f.read()
+        text = launcher.body_of(pyrunc_exe)
         path = text.split("_image = ", 1)[1].split("\n", 1)[0].strip("'\"")
         total, stale = len(image.read_index(path)), image.stale(path)
     except (OSError, IndexError, ValueError, EOFError):

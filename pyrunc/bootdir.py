@@ -16,8 +16,10 @@ imports, taken from this interpreter at install time; its __init__ appends
 the standard encodings directory to the package's __path__, so every other
 codec is found where it always was.
 
+BOOT/lib also holds the launcher's body (pyrunc/launcher.py), compiled.
+
 An interpreter that ignores ._pth files starts as before: the launcher still
-adds the venv's directories when they are missing from sys.path.
+adds BOOT/lib and the venv's directories when they are missing from sys.path.
 """
 import os
 import subprocess
@@ -48,22 +50,27 @@ def _relink(path, target):
     os.rename(tmp, path)
 
 
+def lib(boot):
+    return os.path.join(boot, "lib")
+
+
 def pth_lines(boot, interpreter_paths, site_paths):
     """sys.path for the launcher: the boot encodings first, then the
     interpreter's existing directories, then the venv's."""
-    lines = [os.path.join(boot, "lib")]
+    lines = [lib(boot)]
     for p in list(interpreter_paths) + list(site_paths):
         if p not in lines and os.path.isdir(p):
             lines.append(p)
     return lines
 
 
-def write(boot, python, site_paths):
-    """Make (or refresh) BOOT for `python`; returns the interpreter path the
-    launcher's shebang names.  Each file is replaced atomically: a runtime
-    call starting meanwhile sees the old file or the new one."""
+def write(boot, python, site_paths, modules=None):
+    """Make (or refresh) BOOT for `python`, with modules ({name: source}) in
+    BOOT/lib; returns the interpreter path the launcher's shebang names.  Each
+    file is replaced atomically: a runtime call starting meanwhile sees the old
+    file or the new one."""
     encodings_dir, interpreter_paths = _interpreter_paths(python)
-    package = os.path.join(boot, "lib", "encodings")
+    package = os.path.join(lib(boot), "encodings")
     os.makedirs(package, exist_ok=True)
     sources = []
     for name in STARTUP_ENCODINGS:
@@ -74,6 +81,9 @@ def write(boot, python, site_paths):
                        b"__path__.append(%s)\n" % repr(encodings_dir).encode())
         sources.append(os.path.join(package, name + ".py"))
         _replace(sources[-1], source)
+    for name, text in (modules or {}).items():
+        sources.append(os.path.join(lib(boot), name + ".py"))
+        _replace(sources[-1], text.encode())
     # compiled by the interpreter that will import them (py_compile renames into place)
     subprocess.run([python, "-I", "-S", "-m", "py_compile", *sources], check=True)
     lines = pth_lines(boot, interpreter_paths, site_paths)

@@ -6,6 +6,8 @@ runs their code, imports sitecustomize).  Shims call the runtime several times
 per container, so install.sh replaces that script with this one:
 
     #!<package dir>/_boot/python3 -IS
+    import _pyrunc_launcher     # from <package dir>/_boot/lib, compiled:
+
     import gc, marshal, posix, sys
     gc.disable()
     sys.path += [<the directories site would have added, if missing>]
@@ -36,6 +38,7 @@ import os
 import sys
 
 MARKER = "# pyrunc launcher (python -m pyrunc.launcher)"
+MODULE = "_pyrunc_launcher"   # the launcher's body, in the boot directory's lib
 
 
 def site_paths(python):
@@ -54,16 +57,17 @@ def site_paths(python):
     return [p for p in path_of("-I") if p and p not in bare and os.path.isdir(p)]
 
 
-def render(python, paths, image=None):
-    """The launcher's text: `python` must be an absolute path (no /usr/bin/env);
-    image: the path of pyrunc's module image (pyrunc/image.py) to import from."""
+def _check_interpreter(python):
     if not os.path.isabs(python):
         raise ValueError(f"interpreter path must be absolute: {python}")
     if any(c.isspace() for c in python):
         raise ValueError(f"a shebang cannot carry a path with blanks: {python}")
-    text = (f"#!{python} -IS\n"
-            f"{MARKER}\n"
-            "import gc, marshal, posix, sys\n"
+
+
+def body(paths, image=None):
+    """What the launcher runs: image: the path of pyrunc's module image
+    (pyrunc/image.py) to import from."""
+    text = ("import gc, marshal, posix, sys\n"
             "gc.disable()\n"
             # already there when the interpreter read the boot dir's ._pth
             f"sys.path += [p for p in {list(paths)!r} if p not in sys.path]\n")
@@ -74,21 +78,52 @@ def render(python, paths, image=None):
                    "main_and_exit()\n")
 
 
+def render(python, paths, image=None):
+    """A self-contained launcher: `python` must be an absolute path (no /usr/bin/env)."""
+    _check_interpreter(python)
+    return f"#!{python} -IS\n{MARKER}\n" + body(paths, image)
+
+
+def render_stub(python, lib):
+    """The launcher that imports its body, compiled, from lib (BOOT/lib):
+    Python compiles a script at every start, a module only once (~0.1 ms a call)."""
+    _check_interpreter(python)
+    return (f"#!{python} -IS\n{MARKER}\n"
+            f"# runs {lib}/{MODULE}.py\n"
+            "import sys\n"
+            f"if {lib!r} not in sys.path:   # an interpreter that ignored python3._pth\n"
+            f"    sys.path.insert(0, {lib!r})\n"
+            f"import {MODULE}\n")
+
+
+def body_of(launcher):
+    """The text a written launcher runs: its body module's for a stub, else its own."""
+    with open(launcher) as f:
+        text = f.read()
+    for line in text.splitlines()[:3]:
+        if line.startswith("# runs "):
+            with open(line[len("# runs "):]) as f:
+                return f.read()
+    return text
+
+
 def write(target, python=None, image=None, boot=None):
     """Write the launcher for `python` (default: this interpreter) to target,
     the image of pyrunc's modules it imports them from (default pyrunc/_image)
-    and the boot directory it starts the interpreter through (pyrunc/_boot)."""
+    and the boot directory it starts the interpreter through, which holds its
+    body (default pyrunc/_boot).  Returns the body's text."""
     python = python or sys.executable
     package = os.path.dirname(os.path.abspath(__file__))
     image = image or os.path.join(package, "_image")
+    boot = boot or os.path.join(package, "_boot")
     from pyrunc import bootdir, image as image_module
     image_module.write_lean(image, package, python)
     paths = site_paths(python)
-    exe = bootdir.write(boot or os.path.join(package, "_boot"), python, paths)
-    text = render(exe, paths, image)
+    text = body(paths, image)
+    exe = bootdir.write(boot, python, paths, {MODULE: text})
     tmp = f"{target}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
-        f.write(text)
+        f.write(render_stub(exe, bootdir.lib(boot)))
     os.chmod(tmp, 0o755)
     os.rename(tmp, target)
     return text

@@ -53,8 +53,13 @@ def test_written_launcher_runs_pyrunc_isolated_from_the_callers_environment(tmp_
     target = tmp_path / "pyrunc"
     text = launcher.write(str(target), image=str(tmp_path / "_image"), boot=str(tmp_path / "boot"))
     assert f"_image = {str(tmp_path / '_image')!r}" in text
-    assert text.startswith(f"#!{tmp_path / 'boot' / 'python3'} -IS\n")
-    assert target.read_text() == text and os.access(target, os.X_OK)
+    assert launcher.body_of(str(target)) == text and os.access(target, os.X_OK)
+    # the stub imports the body, compiled once, from the boot directory
+    stub = target.read_text()
+    assert stub.startswith(f"#!{tmp_path / 'boot' / 'python3'} -IS\n{launcher.MARKER}\n")
+    assert stub.rstrip().endswith(f"import {launcher.MODULE}")
+    assert (tmp_path / "boot" / "lib" / "__pycache__" /
+            f"{launcher.MODULE}.{sys.implementation.cache_tag}.pyc").is_file()
     r = _run(str(target), tmp_path, "--version")
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("pyrunc version ")
