@@ -31,7 +31,8 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 
 def parse(argv):
     p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--samples", type=int, default=20, help="samples per row (default 20)")
+    p.add_argument("--samples", type=int, default=24,
+                   help="samples per row (default 24: each order of three runtimes four times)")
     p.add_argument("--warmup", type=int, default=1, help="unrecorded samples first (default 1)")
     p.add_argument("--only", default=",".join(GROUPS),
                    help=f"comma-separated groups to run, of: {','.join(GROUPS)} "

@@ -229,7 +229,7 @@ def test_the_validator_reads_the_installed_images_schemas():
              "print(len(calls), sum(real(p) is not None for p in calls))\n")
     if image.stale(os.path.join(REPO, "pyrunc", "_image")):
         pytest.skip("the installed image is stale: ./install.sh writes it anew")
-    launcher_text = open(os.path.join(REPO, ".venv", "bin", "pyrunc")).read()
+    launcher_text = launcher.body_of(os.path.join(REPO, ".venv", "bin", "pyrunc"))
     head = launcher_text.split("from pyrunc.cli import")[0]
     r = subprocess.run([sys.executable, "-I", "-S", "-c", head + probe], capture_output=True,
                        text=True)
