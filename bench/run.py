@@ -48,6 +48,8 @@ def parse(argv):
     p.add_argument("--crun", default=None, help="crun binary (default: from PATH)")
     p.add_argument("--no-crun", action="store_true", help="leave crun out")
     p.add_argument("--tmpdir", default=None, help="where the temporary directory goes")
+    p.add_argument("--settle", type=float, default=0.0, metavar="MS",
+                   help="quiet time before each runtime's turn, in ms (default 0: back to back)")
     a = p.parse_args(argv)
     a.groups = {g.strip() for g in a.only.split(",") if g.strip()}
     unknown = a.groups - set(GROUPS)
@@ -112,7 +114,10 @@ def report(bench, runtimes, args, info, notes, elapsed):
     rows = stats.time_rows(args.conc) + stats.MEMORY_ROWS
     out = ["### Machine", "", machine.markdown(info), "### Results", "",
            f"Median ± IQR of {args.samples} samples per cell (after {args.warmup} warm-up), "
-           "runtimes interleaved, in every order in turn; ratio = pyrunc median / runc median.",
+           "runtimes interleaved, in every order in turn"
+           + (f", {args.settle:g} ms of quiet before each runtime's turn" if args.settle else
+              ", back to back")
+           + "; ratio = pyrunc median / runc median.",
            "", stats.markdown(bench.samples, rows, names)]
     if notes:
         out += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
@@ -171,7 +176,8 @@ def main(argv=None):
     notes, bench, interrupted = [], None, False
     try:
         bundles = make_bundles(tmp, runc)
-        bench = Bench(spawner, namespaces, bundles, list(candidates), tmp, prefix, args.conc)
+        bench = Bench(spawner, namespaces, bundles, list(candidates), tmp, prefix, args.conc,
+                  args.settle / 1000)
         if crun:
             rt = candidates[1]
 

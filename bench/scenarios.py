@@ -28,7 +28,8 @@ def sample_order(runtimes, i):
 
 
 class Bench:
-    def __init__(self, spawner, namespaces, bundles, runtimes, tmp, prefix, concurrency):
+    def __init__(self, spawner, namespaces, bundles, runtimes, tmp, prefix, concurrency,
+                 settle=0.0):
         self.spawner = spawner
         self.ns = namespaces
         self.bundles = bundles
@@ -36,6 +37,7 @@ class Bench:
         self.tmp = tmp
         self.prefix = prefix
         self.concurrency = concurrency
+        self.settle = settle    # seconds of quiet before each runtime's turn (--settle)
         self.samples = Samples()
         self.live = {rt.name: set() for rt in runtimes}   # ids that may still exist
         self.in_cgroup = {}     # runtime -> was its init in a cgroup named after the id?
@@ -80,6 +82,10 @@ class Bench:
         """Run one measurement; a failure disables this group for this runtime."""
         if (group, rt.name) in self.samples.failures:
             return
+        if self.settle:
+            # outside the timed window: what the previous runtime left the
+            # kernel to finish (or kept warm for the next one) is over by now
+            time.sleep(self.settle)
         try:
             fn(rt, *args)
         except (CommandFailed, TimeoutError, OSError) as e:

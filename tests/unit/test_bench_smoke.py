@@ -120,3 +120,17 @@ def test_every_runtime_follows_every_other_equally_often():
     assert Counter(o[0] for o in orders) == Counter({r: 2 for r in runtimes})
     assert [sample_order(["runc", "pyrunc"], i) for i in range(3)] == \
         [["runc", "pyrunc"], ["pyrunc", "runc"], ["runc", "pyrunc"]]
+
+
+def test_settle_is_quiet_time_outside_the_measurement():
+    """--settle MS: each runtime's turn starts after MS of quiet, not timed."""
+    import time
+    from types import SimpleNamespace
+    from bench.scenarios import Bench
+    assert parse(["--settle", "50"]).settle == 50.0 and parse([]).settle == 0.0
+    bench = Bench(None, None, None, [], "/nonexistent", "x", [1], settle=0.02)
+    calls = []
+    t0 = time.monotonic()
+    bench.guarded("run", SimpleNamespace(name="pyrunc"),
+                  lambda rt: calls.append(time.monotonic() - t0))
+    assert len(calls) == 1 and calls[0] >= 0.02
