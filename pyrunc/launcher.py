@@ -31,8 +31,9 @@ path: the caller's environment cannot change what code the runtime runs.
 The directories are taken from the installed interpreter at install time, so
 the launcher must be rewritten when the venv changes (install.sh always does).
 
-    python -m pyrunc.launcher TARGET    write the launcher to TARGET and the
-                                        image, each atomically
+    python -m pyrunc.launcher TARGET    write the launcher to TARGET, the image
+                                        and the boot directory, file by file
+                                        atomically
 """
 import os
 import sys
