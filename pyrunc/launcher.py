@@ -58,13 +58,6 @@ def site_paths(python):
     return [p for p in path_of("-I") if p and p not in bare and os.path.isdir(p)]
 
 
-def _check_interpreter(python):
-    if not os.path.isabs(python):
-        raise ValueError(f"interpreter path must be absolute: {python}")
-    if any(c.isspace() for c in python):
-        raise ValueError(f"a shebang cannot carry a path with blanks: {python}")
-
-
 def body(paths, image=None):
     """What the launcher runs: image: the path of pyrunc's module image
     (pyrunc/image.py) to import from."""
@@ -79,16 +72,14 @@ def body(paths, image=None):
                    "main_and_exit()\n")
 
 
-def render(python, paths, image=None):
-    """A self-contained launcher: `python` must be an absolute path (no /usr/bin/env)."""
-    _check_interpreter(python)
-    return f"#!{python} -IS\n{MARKER}\n" + body(paths, image)
-
-
 def render_stub(python, lib):
     """The launcher that imports its body, compiled, from lib (BOOT/lib):
-    Python compiles a script at every start, a module only once (~0.1 ms a call)."""
-    _check_interpreter(python)
+    Python compiles a script at every start, a module only once (~0.1 ms a call).
+    `python` must be an absolute path (no /usr/bin/env)."""
+    if not os.path.isabs(python):
+        raise ValueError(f"interpreter path must be absolute: {python}")
+    if any(c.isspace() for c in python):
+        raise ValueError(f"a shebang cannot carry a path with blanks: {python}")
     return (f"#!{python} -IS\n{MARKER}\n"
             f"# runs {lib}/{MODULE}.py\n"
             "import sys\n"

@@ -108,7 +108,7 @@ def test_the_launcher_runs_pyrunc_from_its_image(tmp_path):
     traceback still shows the source (tracebacks read __file__)."""
     img = tmp_path / "_image"
     image.write(str(img), os.path.join(REPO, "pyrunc"))
-    text = launcher.render(sys.executable, launcher.site_paths(sys.executable), str(img))
+    text = launcher.body(launcher.site_paths(sys.executable), str(img))
     text = text.replace("main_and_exit()\n", "") + (
         "import pyrunc.cli, pyrunc.lifecycle\n"
         "print(type(pyrunc.lifecycle.__spec__.loader).__name__)\n"

@@ -11,17 +11,19 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 INSTALLED = os.path.join(REPO, ".venv", "bin", "pyrunc")
 
 
-def test_render_is_a_direct_isolated_interpreter_call():
-    text = launcher.render("/opt/venv/bin/python", ["/opt/venv/lib/site-packages", "/src"])
-    lines = text.splitlines()
-    assert lines[0] == "#!/opt/venv/bin/python -IS"   # the kernel passes "-IS" as one argument
+def test_the_stub_is_a_direct_isolated_interpreter_call():
+    lines = launcher.render_stub("/opt/boot/python3", "/opt/boot/lib").splitlines()
+    assert lines[0] == "#!/opt/boot/python3 -IS"   # the kernel passes "-IS" as one argument
+    assert lines[1] == launcher.MARKER and lines[-1] == f"import {launcher.MODULE}"
+    assert "/usr/bin/env" not in "\n".join(lines)
+    with pytest.raises(ValueError):
+        launcher.render_stub("python3", "/lib")
+    with pytest.raises(ValueError):
+        launcher.render_stub("/opt/my venv/bin/python", "/lib")
+    body = launcher.body(["/opt/venv/lib/site-packages", "/src"]).splitlines()
     assert ("sys.path += [p for p in ['/opt/venv/lib/site-packages', '/src'] "
-            "if p not in sys.path]") in lines
-    assert "/usr/bin/env" not in text
-    with pytest.raises(ValueError):
-        launcher.render("python3", [])
-    with pytest.raises(ValueError):
-        launcher.render("/opt/my venv/bin/python", [])
+            "if p not in sys.path]") in body
+    assert body[-1] == "main_and_exit()"
 
 
 def test_site_paths_are_what_site_adds_here():
