@@ -205,7 +205,7 @@ def _prepare_vfork(plan, ctx):
 def _fork(plan, ctx, be_the_child):
     """(pid, vforked): posix.fork(), the child born in the plan's BornInCgroup
     directory if it has one (ctx.extra["born_in_cgroup"] says whether that
-    worked); vfork'd where plan/execspawn.py allows it (the pid then is the
+    worked); vfork'd where the plan's ExecSpawn says so (the pid then is the
     child's, exec'd)."""
     born = next((s for s in plan.phase(Phase.CGROUPS) if isinstance(s, BornInCgroup)), None)
     sys_ = ctx.sys
@@ -215,9 +215,9 @@ def _fork(plan, ctx, be_the_child):
             fd = sys_.open(born.dir, sys_.O_DIRECTORY)
         except OSError:
             return posix.fork(), False   # BornInCgroup's handler reports it
-    from pyrunc.plan.execspawn import may_vfork
+    spawn = next((s for s in plan.phase(Phase.START) if isinstance(s, ExecSpawn)), None)
     try:
-        if may_vfork(plan.steps) and _prepare_vfork(plan, ctx):
+        if spawn is not None and spawn.vfork and _prepare_vfork(plan, ctx):
             from pyrunc.record import replace
             own = replace(ctx, extra=dict(ctx.extra, vforked=True))
             try:

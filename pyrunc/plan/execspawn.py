@@ -20,9 +20,9 @@ the fork into it happens after the exec of pyrunc-init.  Hence:
 Not with a seccomp listener (SCMP_ACT_NOTIFY): the agent is told the pid of
 the process that loads the filter, which must then be the program's own.
 
-may_vfork: like create's init (plan/cloneinit.py), the child may run in the
-runtime's memory until it execs pyrunc-init, when it never waits for the
-runtime: its cgroups are the v2 one it is born in and the v1 ones it joins
+ExecSpawn.vfork (may_vfork): like create's init (plan/cloneinit.py), the
+child may run in the runtime's memory until it execs pyrunc-init, when it
+never waits for the runtime: its cgroups are the v2 one it is born in and the v1 ones it joins
 itself, nothing in the CGROUPS phase but BornInCgroup (the runtime would
 move it, or pin its CPUs, while it waits for "go").
 """
@@ -59,6 +59,9 @@ def shape_for_spawn(steps, v2_mount, terminal):
             out[i] = replace(s, take_ctty=False)
         elif isinstance(s, Exec):
             out[i] = ExecSpawn(s.args, s.env, bool(terminal))
+    if may_vfork(out):
+        at = max(i for i, s in enumerate(out) if isinstance(s, ExecSpawn))
+        out[at] = replace(out[at], vfork=True)
     return out
 
 

@@ -596,10 +596,13 @@ class ExecSpawn(Step):
     """`exec`'s last step: exec pyrunc-init (waiter.c) from a sealed memfd in
     spawn mode; it forks the program into the container's pid namespace and
     reports its pid.  No process in the container is ever the host's
-    interpreter (CVE-2019-5736), not even for the moment before execve."""
+    interpreter (CVE-2019-5736), not even for the moment before execve.
+    vfork: the child runs in the runtime's memory until that exec, the runtime
+    asleep meanwhile, as create's init may (plan/execspawn.py)."""
     args: tuple
     env: tuple
     ctty: bool            # process.terminal: the program's own session and terminal
+    vfork: bool = False
 
 
 @_step(Phase.START)

@@ -42,7 +42,7 @@ def test_an_init_that_waits_for_runtime_hooks_is_forked(pyrunc, bundle_factory, 
 
 def test_exec_vforks_its_child_into_the_containers_cgroup(make_runtime, pyrunc, bundle_factory,
                                                          container_id, tmp_path):
-    """exec's child (plan/execspawn.may_vfork) shares the runtime's memory until it
+    """exec's child (ExecSpawn.vfork, plan/execspawn.py) shares the runtime's memory until it
     execs pyrunc-init, born in the container's cgroup2 directory when there is one;
     the program still runs in the container, and a failing one is reported."""
     rt = make_runtime(pyrunc)

@@ -16,7 +16,7 @@ def _exec(*extra, join=(V1, V2)):
 def test_pyrunc_init_forks_the_program_and_the_child_is_born_in_its_cgroups():
     assert shape_for_spawn(_exec(), MOUNT, False) == [
         BornInCgroup(V2), EnterCgroups((V1,), ""), PID, MNT, SetUser(0, 0, (), None),
-        CloseFds(3), ExecSpawn(("true",), ("PATH=/bin",), False)]
+        CloseFds(3), ExecSpawn(("true",), ("PATH=/bin",), False, vfork=True)]
 
 
 def test_terminal_session_and_host_proc_for_what_needs_them():
@@ -24,7 +24,7 @@ def test_terminal_session_and_host_proc_for_what_needs_them():
                                   join=(V1,)), None, True)
     assert steps[:2] == [EnterCgroups((V1,), ""), OpenEarly("/proc")]
     assert SetupConsole((24, 80), False, take_ctty=False) in steps
-    assert steps[-1] == ExecSpawn(("true",), ("PATH=/bin",), True)
+    assert steps[-1] == ExecSpawn(("true",), ("PATH=/bin",), True, vfork=True)
     user = shape_for_spawn([JoinNamespace("user", "/proc/9/ns/user"), *_exec(join=(V1,))],
                            None, False)
     assert OpenEarly("/proc") in user          # SetUser reads self/setgroups there
@@ -43,14 +43,16 @@ def test_a_seccomp_listener_keeps_the_python_exec():
 
 
 def test_a_spawn_plan_whose_child_waits_for_nothing_may_vfork():
-    assert may_vfork(shape_for_spawn(_exec(), MOUNT, False))         # born in v2, joins v1
-    assert may_vfork(shape_for_spawn(_exec(join=()), MOUNT, False))  # no cgroups at all
+    for steps in (shape_for_spawn(_exec(), MOUNT, False),             # born in v2, joins v1
+                  shape_for_spawn(_exec(join=()), MOUNT, False)):     # no cgroups at all
+        assert may_vfork(steps) and steps[-1].vfork   # the plan says so, as CloneInit.vfork
 
 
 def test_a_child_the_runtime_acts_on_first_is_forked():
     # execCPUAffinity: the runtime joins the cgroup and pins the CPUs while the child waits
     aff = [SetCpuAffinity((0,), "f"), JoinCgroup((V1, V2)), SetCpuAffinity((1,), "f")]
-    assert not may_vfork(shape_for_spawn(aff + _exec(join=())[1:], MOUNT, False))
+    steps = shape_for_spawn(aff + _exec(join=())[1:], MOUNT, False)
+    assert not may_vfork(steps) and not steps[-1].vfork
     # a seccomp agent: the Python child execs the program itself
     assert not may_vfork(shape_for_spawn([ConnectSeccompListener("/run/a.sock"), *_exec()],
                                          MOUNT, False))
