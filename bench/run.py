@@ -119,6 +119,9 @@ def report(bench, runtimes, args, info, notes, elapsed):
               ", back to back")
            + "; ratio = pyrunc median / runc median.",
            "", stats.markdown(bench.samples, rows, names)]
+    after = stats.after_markdown(bench.samples, names)
+    if after:
+        out += ["Medians (ms) by the runtime whose command ran just before:", "", after]
     if notes:
         out += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
     out.append(f"Total bench time: {elapsed:.0f} s.\n")
@@ -128,7 +131,8 @@ def report(bench, runtimes, args, info, notes, elapsed):
                "runtimes": {rt.name: {"exe": rt.exe, "how": rt.how} for rt in runtimes},
                "in_own_cgroup": bench.in_cgroup, "notes": notes,
                "failures": {f"{g}/{rt}": m for (g, rt), m in bench.samples.failures.items()},
-               "rows": stats.to_json(bench.samples, rows, names), "elapsed_s": elapsed}
+               "rows": stats.to_json(bench.samples, rows, names),
+               "after": stats.after_json(bench.samples), "elapsed_s": elapsed}
     return text, payload
 
 

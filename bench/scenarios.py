@@ -45,6 +45,7 @@ class Bench:
         self.rsswrap = None
         self.rss_file = os.path.join(tmp, "maxrss")
         self._seq = 0
+        self.last = None        # the runtime whose command ran last
 
     # -- plumbing ---------------------------------------------------------
 
@@ -60,6 +61,7 @@ class Bench:
             argv = [self.rsswrap, self.rss_file] + argv
         with self.ns.entered(rt):
             r = self.spawner.run(argv)
+        self.last = rt.name
         if self.mode == "rss":
             # the wrapper's own wait4 figure would count the bench: use the runtime's
             r = Result(r.ns, read_rss_file(self.rss_file))
@@ -72,11 +74,11 @@ class Bench:
             pass    # it may never have been created; cleanup checks the root later
         self.live[rt.name].discard(cid)
 
-    def record(self, key, rt, value):
+    def record(self, key, rt, value, previous=None):
         # timing passes record times and the waiting init's memory; peak-RSS
         # passes (commands run under rsswrap) only the peak RSS rows
         if key.startswith("rss.") == (self.mode == "rss"):
-            self.samples.add(key, rt.name, value)
+            self.samples.add(key, rt.name, value, previous)
 
     def guarded(self, group, rt, fn, *args):
         """Run one measurement; a failure disables this group for this runtime."""
@@ -135,6 +137,7 @@ class Bench:
         pid_file = os.path.join(self.tmp, f"{cid}.pid")
         pidfd = -1
         try:
+            previous = self.last
             create = self.cmd(rt, "create", "--bundle", self.bundles.true,
                               "--pid-file", pid_file, cid)
             pid = read_pid_file(pid_file)
@@ -157,7 +160,7 @@ class Bench:
                 os.unlink(pid_file)
         ms = {"create": create.ns, "start": start.ns, "wait": waited, "delete": delete.ns}
         for step, ns in ms.items():
-            self.record(f"shim.{step}", rt, ns / NS_PER_MS)
+            self.record(f"shim.{step}", rt, ns / NS_PER_MS, previous)
         self.record("shim.csd", rt, (create.ns + start.ns + delete.ns) / NS_PER_MS)
         self.record("shim.total", rt, sum(ms.values()) / NS_PER_MS)
         for step, r in (("create", create), ("start", start), ("delete", delete)):
@@ -227,8 +230,9 @@ class Bench:
         return cid, pidfd
 
     def timed(self, rt, command, cid, *rest):
+        previous = self.last
         r = self.cmd(rt, command, cid, *rest)
-        self.record(command, rt, r.ns / NS_PER_MS)
+        self.record(command, rt, r.ns / NS_PER_MS, previous)
         self.record(f"rss.{command}", rt, r.maxrss_kb / MIB)
 
     def concurrent(self, rt, n):

@@ -79,15 +79,27 @@ def summarize(values):
 
 @dataclass
 class Samples:
-    """samples[row key][runtime] -> values in the row's unit."""
+    """samples[row key][runtime] -> values in the row's unit; after[row key]
+    [runtime][the runtime whose command ran just before] -> the same values,
+    for the rows that depend on it (AFTER_ROWS)."""
     data: dict = field(default_factory=dict)
     failures: dict = field(default_factory=dict)   # (group, runtime) -> message
+    after: dict = field(default_factory=dict)
 
-    def add(self, key, runtime, value):
+    def add(self, key, runtime, value, previous=None):
         self.data.setdefault(key, {}).setdefault(runtime, []).append(value)
+        if key in AFTER_ROWS and previous is not None:
+            self.after.setdefault(key, {}).setdefault(runtime, {}) \
+                .setdefault(previous, []).append(value)
 
     def summary(self, key, runtime):
         return summarize(self.data.get(key, {}).get(runtime, []))
+
+
+# The rows whose commands move a process into a cgroup (runc's and crun's
+# create and exec): how long that takes depends on whether the command just
+# before did the same (bench/README.md), so they are also split by it.
+AFTER_ROWS = {"shim.create": "shim: `create`", "exec": "`exec` true"}
 
 
 def ratio(samples, key, runtime="pyrunc"):
@@ -131,6 +143,31 @@ def markdown(samples, rows, runtimes):
                   verdict(r, row.target)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def after_markdown(samples, runtimes):
+    """Medians of AFTER_ROWS by the runtime whose command ran just before."""
+    if not samples.after:
+        return ""
+    lines = ["| row | runtime | " + " | ".join(f"after {p}" for p in runtimes) + " |",
+             "|---|---|" + "--:|" * len(runtimes)]
+    for key, label in AFTER_ROWS.items():
+        for rt in runtimes:
+            by = samples.after.get(key, {}).get(rt)
+            if not by:
+                continue
+            cells = []
+            for prev in runtimes:
+                s = summarize(by.get(prev, []))
+                cells.append("—" if s is None else f"{_num(s.median, 'ms')} (n={s.n})")
+            lines.append(f"| {label} | {rt} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def after_json(samples):
+    return {key: {rt: {prev: summarize(v).median for prev, v in by.items()}
+                  for rt, by in per.items()}
+            for key, per in samples.after.items()}
 
 
 def to_json(samples, rows, runtimes):

@@ -50,6 +50,23 @@ def test_markdown_has_one_line_per_measured_row():
     assert lines[-1].rstrip(" |").endswith("pass")      # 9.0 <= 9.5
 
 
+def test_the_cgroup_moving_rows_are_split_by_the_runtime_just_before():
+    samples = stats.Samples()
+    for prev, v in (("crun", 19.0), ("pyrunc", 25.0), ("pyrunc", 23.0), ("runc", 22.0)):
+        samples.add("shim.create", "runc", v, prev)
+    samples.add("shim.start", "runc", 4.0, "crun")      # not such a row: not split
+    samples.add("shim.create", "pyrunc", 18.0)          # nobody before it: not split
+    assert samples.data["shim.create"]["runc"] == [19.0, 25.0, 23.0, 22.0]
+    assert set(samples.after) == {"shim.create"}
+    lines = stats.after_markdown(samples, ["runc", "crun", "pyrunc"]).splitlines()
+    assert lines[0] == "| row | runtime | after runc | after crun | after pyrunc |"
+    assert lines[2] == "| shim: `create` | runc | 22.0 (n=1) | 19.0 (n=1) | 24.0 (n=2) |"
+    assert len(lines) == 3
+    assert stats.after_json(samples) == {"shim.create": {"runc": {"crun": 19.0, "pyrunc": 24.0,
+                                                                  "runc": 22.0}}}
+    assert stats.after_markdown(stats.Samples(), ["runc"]) == ""
+
+
 def test_targets_follow_the_issue():
     rows = {r.key: r.target for r in stats.time_rows([1, 10, 50]) + stats.MEMORY_ROWS}
     assert rows["run"] == 0.8
@@ -96,6 +113,9 @@ def test_bench_runs_one_sample_and_leaves_nothing(tmp_path):
     assert (done.returncode == 1) == bool(report["failures"]), report["failures"]
     assert "LEAK" not in " ".join(report["notes"])
     assert list(work.iterdir()) == []                 # temporary directory removed
+    # each shim create is filed under the runtime whose command ran just before it
+    assert set(report["after"]["shim.create"]) >= {"runc", "pyrunc"}
+    assert "ran just before" in done.stdout
     rows = {r["key"]: r for r in report["rows"]}
     groups = {"run": "run", "shim.csd": "shim", "init.rss": "shim", "rss.create": "shim",
               "exec": "exec", "state": "state", "kill": "kill", "conc2.wall": "concurrent"}
