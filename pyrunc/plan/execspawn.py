@@ -22,9 +22,9 @@ the process that loads the filter, which must then be the program's own.
 
 ExecSpawn.vfork (may_vfork): like create's init (plan/cloneinit.py), the
 child may run in the runtime's memory until it execs pyrunc-init, when it
-never waits for the runtime: its cgroups are the v2 one it is born in and the v1 ones it joins
-itself, nothing in the CGROUPS phase but BornInCgroup (the runtime would
-move it, or pin its CPUs, while it waits for "go").
+never waits for the runtime: its cgroups are the v2 one it is born in and
+the v1 ones it joins itself, nothing in the CGROUPS phase but BornInCgroup
+(the runtime would move it, or pin its CPUs, while it waits for "go").
 """
 from pyrunc.plan.cloneinit import waits_for_runtime
 from pyrunc.plan.steps import (BornInCgroup, ConnectSeccompListener, EnterCgroups, Exec, ExecSpawn,
