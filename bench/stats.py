@@ -2,6 +2,7 @@
 
 Pure: no processes, no I/O besides what the caller does with the strings.
 """
+import random
 import statistics
 from dataclasses import dataclass, field
 
@@ -109,6 +110,29 @@ def ratio(samples, key, runtime="pyrunc"):
     return a.median / b.median
 
 
+def ratio_interval(samples, key, runtime="pyrunc", level=0.95, rounds=2000):
+    """A bootstrap interval of ratio(): the samples of one index ran in the
+    same round, so indices are drawn with replacement and both runtimes'
+    medians taken over the same draw.  None under 5 pairs.  The seed is
+    fixed: the same samples give the same interval."""
+    a = samples.data.get(key, {}).get(runtime, [])
+    b = samples.data.get(key, {}).get(BASELINE, [])
+    n = min(len(a), len(b))
+    if n < 5:
+        return None
+    rng = random.Random(0)
+    med = statistics.median
+    ratios = []
+    for _ in range(rounds):
+        idx = [rng.randrange(n) for _ in range(n)]
+        base = med([b[i] for i in idx])
+        if base:
+            ratios.append(med([a[i] for i in idx]) / base)
+    ratios.sort()
+    tail = (1 - level) / 2
+    return ratios[int(tail * len(ratios))], ratios[min(len(ratios) - 1, int((1 - tail) * len(ratios)))]
+
+
 def _num(v, unit):
     if unit == "MiB" or abs(v) < 10:
         return f"{v:.2f}"
@@ -129,16 +153,21 @@ def verdict(r, target):
 
 def markdown(samples, rows, runtimes):
     """The results table: median ± IQR per runtime, pyrunc/runc, target, pass/fail."""
-    head = ["row", "unit"] + [f"{rt}" for rt in runtimes] + ["pyrunc/runc", "target", "pass?"]
+    head = ["row", "unit"] + [f"{rt}" for rt in runtimes] + ["pyrunc/runc", "95% interval",
+                                                            "target", "pass?"]
     lines = ["| " + " | ".join(head) + " |",
-             "|" + "|".join(["---", "---"] + ["--:"] * len(runtimes) + ["--:", "--:", "---"]) + "|"]
+             "|" + "|".join(["---", "---"] + ["--:"] * len(runtimes)
+                            + ["--:", "--:", "--:", "---"]) + "|"]
     for row in rows:
         if row.key not in samples.data:
             continue
         r = ratio(samples, row.key)
+        # only where there is a target: the interval says how sure pass/FAIL is
+        span = ratio_interval(samples, row.key) if row.target is not None else None
         cells = [row.label, row.unit]
         cells += [cell(samples.summary(row.key, rt), row.unit) for rt in runtimes]
         cells += ["—" if r is None else f"{r:.2f}",
+                  "" if span is None else f"{span[0]:.2f}-{span[1]:.2f}",
                   "" if row.target is None else f"≤ {row.target:g}",
                   verdict(r, row.target)]
         lines.append("| " + " | ".join(cells) + " |")
@@ -185,6 +214,7 @@ def to_json(samples, rows, runtimes):
         r = ratio(samples, row.key)
         out.append({"key": row.key, "label": row.label, "unit": row.unit,
                     "target": row.target, "ratio": r,
+                    "ratio_interval": ratio_interval(samples, row.key) if row.target else None,
                     "crun_ratio": ratio(samples, row.key, "crun"),
                     "pass": None if row.target is None or r is None else r <= row.target,
                     "runtimes": per})

@@ -50,6 +50,28 @@ def test_markdown_has_one_line_per_measured_row():
     assert lines[-1].rstrip(" |").endswith("pass")      # 9.0 <= 9.5
 
 
+def test_the_ratio_comes_with_a_paired_bootstrap_interval():
+    samples = stats.Samples()
+    for i in range(4):
+        samples.add("shim.csd", "runc", 30.0 + i)
+        samples.add("shim.csd", "pyrunc", 30.0 + i)
+    assert stats.ratio_interval(samples, "shim.csd") is None        # under 5 pairs
+    # each round's drift moves both runtimes alike: paired, the ratio stays 1
+    for i in range(4, 24):
+        samples.add("shim.csd", "runc", 30.0 + 3 * i)
+        samples.add("shim.csd", "pyrunc", 30.0 + 3 * i)
+    assert stats.ratio_interval(samples, "shim.csd") == (1.0, 1.0)
+    noisy = stats.Samples()
+    for i in range(24):
+        noisy.add("run", "runc", 20.0 + (i % 5))
+        noisy.add("run", "pyrunc", 16.0 + (i % 7))
+    lo, hi = stats.ratio_interval(noisy, "run")
+    assert lo < stats.ratio(noisy, "run") < hi and stats.ratio_interval(noisy, "run") == (lo, hi)
+    line = next(ln for ln in stats.markdown(noisy, stats.time_rows([1]), ["runc", "pyrunc"])
+                .splitlines() if ln.startswith("| `run`"))
+    assert f"| {lo:.2f}-{hi:.2f} | ≤ 0.8 |" in line
+
+
 def test_the_cgroup_moving_rows_are_split_by_the_runtime_just_before():
     samples = stats.Samples()
     for prev, v in (("crun", 19.0), ("pyrunc", 25.0), ("pyrunc", 23.0), ("runc", 22.0)):
