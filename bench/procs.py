@@ -134,8 +134,12 @@ def reap_strays(spawner):
     Never while a spawned command is outstanding: waitpid(-1) could take its
     status from the wait4 that times it.
     """
-    if spawner.outstanding:
-        return
+    if not spawner.outstanding:
+        reap_all()
+
+
+def reap_all():
+    """Reap every child that has exited, without waiting for the others."""
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)

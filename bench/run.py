@@ -20,7 +20,7 @@ if __package__ in (None, ""):      # run as a script: make `bench` importable
 
 from bench import machine, stats  # noqa: E402
 from bench.bundle import make_bundles  # noqa: E402
-from bench.procs import (Spawner, become_subreaper, build_rsswrap, children_of,
+from bench.procs import (Spawner, become_subreaper, build_rsswrap, children_of, reap_all,
                          reap_strays)  # noqa: E402
 from bench.runtimes import Namespaces, Runtime, find, setup_crun, version  # noqa: E402
 from bench.scenarios import GROUPS, Bench  # noqa: E402
@@ -88,25 +88,15 @@ def _sweep_cgroups(prefix):
 
 def _stray_processes():
     """Kill (by pid) and name any process still parented to the bench."""
-    reap_strays_quietly()
+    reap_all()
     pids = children_of(os.getpid())
     for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    reap_strays_quietly()
+    reap_all()
     return pids
-
-
-def reap_strays_quietly():
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
 
 
 def report(bench, runtimes, args, info, notes, elapsed):

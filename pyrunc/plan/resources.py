@@ -73,13 +73,26 @@ def check_weight(v, field, lo=10, hi=1000):
         raise ConfigError(field, f"invalid value {v}: weight range is {lo}-{hi}")
 
 
-def hugepage_file_size(entry, i, target):
-    size = entry["pageSize"]
-    if target.hugepage_sizes and size not in target.hugepage_sizes:
-        raise ConfigError(f"{R}.hugepageLimits[{i}].pageSize",
-                          f"huge page size {size} is not supported by this host (it has "
-                          f"{', '.join(target.hugepage_sizes) or 'none'})")
-    return size
+def pids_limit(res, write):
+    """linux.resources.pids.limit: pids.max in both versions (-1: "max")."""
+    limit = nonzero(res.get("pids") or {}, "limit")
+    if limit is not None:
+        write("pids", f"{R}.pids.limit", "pids.max", "max" if limit < 0 else limit)
+
+
+def hugepage_limits(res, target, write, limit_file, rsvd_file):
+    """linux.resources.hugepageLimits; the files' names have the page size
+    in place of "{}" (v1 hugetlb.{}.limit_in_bytes, v2 hugetlb.{}.max)."""
+    for i, e in enumerate(res.get("hugepageLimits") or ()):
+        field = f"{R}.hugepageLimits[{i}]"
+        size = e["pageSize"]
+        if target.hugepage_sizes and size not in target.hugepage_sizes:
+            raise ConfigError(f"{field}.pageSize",
+                              f"huge page size {size} is not supported by this host (it has "
+                              f"{', '.join(target.hugepage_sizes) or 'none'})")
+        write("hugetlb", field, limit_file.format(size), e["limit"])
+        # the reservation limit is newer: a kernel without it is not an error
+        write("hugetlb", field, rsvd_file.format(size), e["limit"], optional=True)
 
 
 def rdma_line(name, limits):

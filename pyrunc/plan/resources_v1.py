@@ -5,8 +5,8 @@ net_cls, net_prio, rdma.
 """
 from pyrunc.errors import ConfigError
 from pyrunc.plan import devices as dev
-from pyrunc.plan.resources import (R, check_cpu, check_memory, check_weight,
-                                   hugepage_file_size, nonzero, rdma_line, throttles)
+from pyrunc.plan.resources import (R, check_cpu, check_memory, check_weight, hugepage_limits,
+                                   nonzero, pids_limit, rdma_line, throttles)
 from pyrunc.plan.steps import SetDevicesV1, SetMemoryLimits, WriteCgroupFile
 
 _THROTTLE_FILES = {"throttleReadBpsDevice": "blkio.throttle.read_bps_device",
@@ -44,17 +44,10 @@ def plan_v1(res, target):
     _memory(res.get("memory") or {}, target, write, w)
     _cpu(cpu, write)
 
-    limit = nonzero(res.get("pids") or {}, "limit")
-    if limit is not None:
-        write("pids", f"{R}.pids.limit", "pids.max", "max" if limit < 0 else limit)
-
+    pids_limit(res, write)
     _blkio(res.get("blockIO") or {}, write)
-
-    for i, e in enumerate(res.get("hugepageLimits") or ()):
-        field = f"{R}.hugepageLimits[{i}]"
-        size = hugepage_file_size(e, i, target)
-        write("hugetlb", field, f"hugetlb.{size}.limit_in_bytes", e["limit"])
-        write("hugetlb", field, f"hugetlb.{size}.rsvd.limit_in_bytes", e["limit"], optional=True)
+    hugepage_limits(res, target, write, "hugetlb.{}.limit_in_bytes",
+                    "hugetlb.{}.rsvd.limit_in_bytes")
 
     net = res.get("network") or {}
     if nonzero(net, "classID") is not None:

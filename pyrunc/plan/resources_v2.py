@@ -8,8 +8,8 @@ weights) is refused.  `unified` entries are written last, verbatim.
 """
 from pyrunc.errors import ConfigError
 from pyrunc.plan import devices as dev
-from pyrunc.plan.resources import (R, check_cpu, check_memory, check_weight,
-                                   hugepage_file_size, nonzero, rdma_line, throttles)
+from pyrunc.plan.resources import (R, check_cpu, check_memory, check_weight, hugepage_limits,
+                                   nonzero, pids_limit, rdma_line, throttles)
 from pyrunc.plan.steps import LoadDeviceFilter, SetCpuMax, SetMemoryLimits, WriteCgroupFile
 
 _IO_MAX_KEYS = {"throttleReadBpsDevice": "rbps", "throttleWriteBpsDevice": "wbps",
@@ -122,17 +122,9 @@ def plan_v2(res, target):
         if nonzero(cpu, key) is not None:
             refuse(f"{f}.{key}", "realtime cpu scheduling limits")
 
-    limit = nonzero(res.get("pids") or {}, "limit")
-    if limit is not None:
-        write("pids", f"{R}.pids.limit", "pids.max", "max" if limit < 0 else limit)
-
+    pids_limit(res, write)
     _io(res.get("blockIO") or {}, write, refuse)
-
-    for i, e in enumerate(res.get("hugepageLimits") or ()):
-        field = f"{R}.hugepageLimits[{i}]"
-        size = hugepage_file_size(e, i, target)
-        write("hugetlb", field, f"hugetlb.{size}.max", e["limit"])
-        write("hugetlb", field, f"hugetlb.{size}.rsvd.max", e["limit"], optional=True)
+    hugepage_limits(res, target, write, "hugetlb.{}.max", "hugetlb.{}.rsvd.max")
 
     net = res.get("network") or {}
     if nonzero(net, "classID") is not None:
