@@ -50,6 +50,9 @@ def parse(argv):
     p.add_argument("--tmpdir", default=None, help="where the temporary directory goes")
     p.add_argument("--settle", type=float, default=0.0, metavar="MS",
                    help="quiet time before each runtime's turn, in ms (default 0: back to back)")
+    p.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="run each measurement N times in a runtime's turn and record the "
+                        "last, which follows that runtime's own commands (default 1)")
     a = p.parse_args(argv)
     a.groups = {g.strip() for g in a.only.split(",") if g.strip()}
     unknown = a.groups - set(GROUPS)
@@ -59,8 +62,9 @@ def parse(argv):
         a.conc = sorted({int(n) for n in a.concurrency.split(",") if n.strip()})
     except ValueError:
         p.error("--concurrency: comma-separated positive integers")
-    if any(n < 1 for n in a.conc) or a.samples < 1 or a.warmup < 0 or a.rss_samples < 0:
-        p.error("--samples and --concurrency need positive numbers")
+    if any(n < 1 for n in a.conc) or a.samples < 1 or a.warmup < 0 or a.rss_samples < 0 \
+            or a.repeat < 1:
+        p.error("--samples, --repeat and --concurrency need positive numbers")
     return a
 
 
@@ -107,6 +111,8 @@ def report(bench, runtimes, args, info, notes, elapsed):
            "runtimes interleaved, in every order in turn"
            + (f", {args.settle:g} ms of quiet before each runtime's turn" if args.settle else
               ", back to back")
+           + (f", each measurement run {args.repeat} times in a turn and the last recorded"
+              " (kill once)" if args.repeat > 1 else "")
            + "; ratio = pyrunc median / runc median.",
            "", stats.markdown(bench.samples, rows, names)]
     after = stats.after_markdown(bench.samples, names)
@@ -171,7 +177,7 @@ def main(argv=None):
     try:
         bundles = make_bundles(tmp, runc)
         bench = Bench(spawner, namespaces, bundles, list(candidates), tmp, prefix, args.conc,
-                  args.settle / 1000)
+                  args.settle / 1000, args.repeat)
         if crun:
             rt = candidates[1]
 

@@ -29,7 +29,7 @@ def sample_order(runtimes, i):
 
 class Bench:
     def __init__(self, spawner, namespaces, bundles, runtimes, tmp, prefix, concurrency,
-                 settle=0.0):
+                 settle=0.0, repeat=1):
         self.spawner = spawner
         self.ns = namespaces
         self.bundles = bundles
@@ -38,6 +38,8 @@ class Bench:
         self.prefix = prefix
         self.concurrency = concurrency
         self.settle = settle    # seconds of quiet before each runtime's turn (--settle)
+        self.repeat = repeat    # runs of each measurement in a turn, the last one recorded
+        self.recording = True
         self.samples = Samples()
         self.live = {rt.name: set() for rt in runtimes}   # ids that may still exist
         self.in_cgroup = {}     # runtime -> was its init in a cgroup named after the id?
@@ -77,21 +79,29 @@ class Bench:
     def record(self, key, rt, value, previous=None):
         # timing passes record times and the waiting init's memory; peak-RSS
         # passes (commands run under rsswrap) only the peak RSS rows
-        if key.startswith("rss.") == (self.mode == "rss"):
+        if self.recording and key.startswith("rss.") == (self.mode == "rss"):
             self.samples.add(key, rt.name, value, previous)
 
     def guarded(self, group, rt, fn, *args):
-        """Run one measurement; a failure disables this group for this runtime."""
+        """Run one measurement; a failure disables this group for this runtime.
+        With --repeat N it runs N times in a row and only the last is
+        recorded: it follows the same runtime's own commands (not for kill,
+        whose container is gone after the first)."""
         if (group, rt.name) in self.samples.failures:
             return
         if self.settle:
             # outside the timed window: what the previous runtime left the
             # kernel to finish (or kept warm for the next one) is over by now
             time.sleep(self.settle)
+        runs = 1 if group == "kill" else self.repeat
         try:
-            fn(rt, *args)
+            for k in range(runs):
+                self.recording = k == runs - 1
+                fn(rt, *args)
         except (CommandFailed, TimeoutError, OSError) as e:
             self.samples.failures[(group, rt.name)] = str(e)
+        finally:
+            self.recording = True
 
     # -- one sample -------------------------------------------------------
 

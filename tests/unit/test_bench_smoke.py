@@ -176,3 +176,25 @@ def test_settle_is_quiet_time_outside_the_measurement():
     bench.guarded("run", SimpleNamespace(name="pyrunc"),
                   lambda rt: calls.append(time.monotonic() - t0))
     assert len(calls) == 1 and calls[0] >= 0.02
+
+
+def test_repeat_records_only_the_last_run_of_a_turn():
+    """--repeat N: the recorded run follows the same runtime's own commands."""
+    from types import SimpleNamespace
+    from bench.scenarios import Bench
+    assert parse(["--repeat", "2"]).repeat == 2 and parse([]).repeat == 1
+    with pytest.raises(SystemExit):
+        parse(["--repeat", "0"])
+    bench = Bench(None, None, None, [], "/nonexistent", "x", [1], repeat=3)
+    rt = SimpleNamespace(name="runc")
+    runs = []
+
+    def measure(r):
+        runs.append(len(runs))
+        bench.record("state", r, float(len(runs)))
+    bench.guarded("state", rt, measure)
+    assert runs == [0, 1, 2] and bench.samples.data["state"]["runc"] == [3.0]
+    runs.clear()
+    bench.guarded("kill", rt, measure)                  # its container is gone after one
+    assert runs == [0] and bench.samples.data["state"]["runc"] == [3.0, 1.0]
+    assert bench.recording
