@@ -34,9 +34,10 @@ _PROBE = ("import encodings.aliases, sys; print(encodings.__path__[0]); "
           "print('\\n'.join(p for p in sys.path if p))")
 
 
-def _probe(python):
+def probe(python):
     """(the stdlib encodings directory, those start-up lookups that are not
-    aliases, sys.path of `python -I -S`)."""
+    aliases, sys.path of `python -I -S`): one run of the interpreter, which
+    the launcher's install also uses for what site adds."""
     out = subprocess.run([python, "-I", "-S", "-c", _PROBE], capture_output=True, text=True,
                          check=True, env={"PATH": "/usr/bin:/bin"}, cwd="/").stdout.split("\n")
     return out[0], out[1].split(), [p for p in out[2:] if p]
@@ -121,12 +122,12 @@ def pth_lines(boot, interpreter_paths, site_paths):
     return lines
 
 
-def write(boot, python, site_paths, modules=None):
+def write(boot, python, site_paths, modules=None, probed=None):
     """Make (or refresh) BOOT for `python`, with modules ({name: source}) in
     BOOT/lib; returns the interpreter path the launcher's shebang names.  Each
     file is replaced atomically: a runtime call starting meanwhile sees the old
-    file or the new one."""
-    encodings_dir, not_aliases, interpreter_paths = _probe(python)
+    file or the new one.  probed: probe(python), if the caller has it."""
+    encodings_dir, not_aliases, interpreter_paths = probed or probe(python)
     package = os.path.join(lib(boot), "encodings")
     os.makedirs(package, exist_ok=True)
     sources = []

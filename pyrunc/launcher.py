@@ -42,8 +42,9 @@ MARKER = "# pyrunc launcher (python -m pyrunc.launcher)"
 MODULE = "_pyrunc_launcher"   # the launcher's body, in the boot directory's lib
 
 
-def site_paths(python):
-    """The sys.path entries `python` gets from site (site-packages, .pth lines)."""
+def site_paths(python, bare=None):
+    """The sys.path entries `python` gets from site (site-packages, .pth
+    lines); bare: its sys.path under -I -S, if the caller has it (bootdir.probe)."""
     import subprocess
     probe = "import sys; print('\\0'.join(sys.path))"
 
@@ -53,7 +54,7 @@ def site_paths(python):
                              cwd="/")
         return out.stdout.rstrip("\n").split("\0")
 
-    bare = set(path_of("-I", "-S"))
+    bare = set(path_of("-I", "-S") if bare is None else bare)
     # -I: no script directory and no PYTHONPATH, as the launcher will run
     return [p for p in path_of("-I") if p and p not in bare and os.path.isdir(p)]
 
@@ -110,9 +111,10 @@ def write(target, python=None, image=None, boot=None):
     boot = boot or os.path.join(package, "_boot")
     from pyrunc import bootdir, image as image_module
     image_module.write_lean(image, package, python)
-    paths = site_paths(python)
+    probed = bootdir.probe(python)
+    paths = site_paths(python, probed[2])
     text = body(paths, image)
-    exe = bootdir.write(boot, python, paths, {MODULE: text})
+    exe = bootdir.write(boot, python, paths, {MODULE: text}, probed)
     tmp = f"{target}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
         f.write(render_stub(exe, bootdir.lib(boot)))

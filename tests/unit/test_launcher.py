@@ -28,6 +28,9 @@ def test_the_stub_is_a_direct_isolated_interpreter_call():
 
 def test_site_paths_are_what_site_adds_here():
     paths = launcher.site_paths(sys.executable)
+    # the install passes the bare path bootdir.probe read, saving a run of Python
+    from pyrunc import bootdir
+    assert launcher.site_paths(sys.executable, bootdir.probe(sys.executable)[2]) == paths
     import _cffi_backend
     import pyrunc
     assert os.path.dirname(_cffi_backend.__file__) in paths
