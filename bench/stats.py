@@ -129,8 +129,8 @@ def ratio_interval(samples, key, runtime="pyrunc", level=0.95, rounds=2000):
         if base:
             ratios.append(med([a[i] for i in idx]) / base)
     ratios.sort()
-    tail = (1 - level) / 2
-    return ratios[int(tail * len(ratios))], ratios[min(len(ratios) - 1, int((1 - tail) * len(ratios)))]
+    lo = int((1 - level) / 2 * len(ratios))
+    return ratios[lo], ratios[len(ratios) - 1 - lo]
 
 
 def _num(v, unit):

@@ -112,7 +112,8 @@ def write(target, python=None, image=None, boot=None):
     from pyrunc import bootdir, image as image_module
     image_module.write_lean(image, package, python)
     probed = bootdir.probe(python)
-    paths = site_paths(python, probed[2])
+    _, _, bare = probed
+    paths = site_paths(python, bare)
     text = body(paths, image)
     exe = bootdir.write(boot, python, paths, {MODULE: text}, probed)
     tmp = f"{target}.tmp{os.getpid()}"
